@@ -1,0 +1,328 @@
+//! Application wiring: the only place that knows every area. It connects storage, builds
+//! the shared state, mounts each area's routes and pages behind the right gates, and runs
+//! the HTTP server.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    domains::{accounts, contacts},
+    platform::{
+        audit,
+        auth::{api as keys_api, middleware as auth_mw, onboarding},
+        error::Error,
+        http::{idempotency, security_headers, track_metrics},
+        settings::Settings,
+        state::AppState,
+        store::Store,
+        web::{self, Templates, pages},
+    },
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SalesOS API",
+        description = "Self-hosted sales automation. Lists answer `{\"data\": [...], \"next_cursor\": …}`; \
+                       errors are RFC 9457 problem+json; POST accepts `Idempotency-Key`.",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "contacts", description = "People you sell to"),
+        (name = "accounts", description = "Companies you sell to"),
+        (name = "api-keys", description = "Keys for API clients (admins)"),
+        (name = "audit", description = "Who changed what (admins)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sos_<prefix>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API routes with their OpenAPI description.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(contacts::api::router())
+        .merge(accounts::api::router())
+        .routes(routes!(keys_api::list, keys_api::create))
+        .routes(routes!(keys_api::revoke))
+        .routes(routes!(audit::list))
+}
+
+/// The OpenAPI document of this build.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// A built, bound, not yet serving SalesOS.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    setup_token: Option<String>,
+}
+
+impl Application {
+    /// Connect, migrate, bind the listener, and build the router.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings).await?;
+        store.migrate().await?;
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let setup_token = onboarding::setup_token_if_needed(&store)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot prepare first-run setup: {e}"))?;
+        let state = AppState::new(settings, store, templates()?)?;
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+            setup_token,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The base URL operators and tests reach the server at.
+    pub fn base_url(&self) -> String {
+        match &self.state.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let ip = self.state.settings.bind.ip();
+                let host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { ip.to_string() };
+                format!("http://{host}:{}", self.port())
+            }
+        }
+    }
+
+    /// The one-time first-run link, when nobody can sign in yet.
+    pub fn setup_url(&self) -> Option<String> {
+        self.setup_token
+            .as_ref()
+            .map(|t| format!("{}/setup?token={t}", self.base_url()))
+    }
+
+    /// Serve until `shutdown` completes; requests in flight finish first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        Ok(())
+    }
+}
+
+fn templates() -> anyhow::Result<Templates> {
+    Templates::with(&[contacts::ui::TEMPLATES, accounts::ui::TEMPLATES])
+}
+
+fn router(state: AppState) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    let api = api
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
+        .layer(middleware::from_fn_with_state(state.clone(), auth_mw::require_caller));
+
+    let pages_behind_login = Router::new()
+        .merge(contacts::ui::router())
+        .merge(accounts::ui::router())
+        .route("/app", get(pages::home))
+        .route(
+            "/app/settings/api-keys",
+            get(pages::api_keys_page).post(pages::api_keys_create),
+        )
+        .route("/app/settings/api-keys/{id}/revoke", post(pages::api_keys_revoke))
+        .route("/logout", post(pages::logout))
+        .layer(middleware::from_fn_with_state(state.clone(), web::require_session));
+
+    let public = Router::new()
+        .route("/", get(pages::home))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/assets/{name}", get(web::asset))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/setup", get(pages::setup_form).post(pages::setup))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move { Json(doc) }
+            }),
+        )
+        .route("/api/v1/docs", get(docs_page))
+        .layer(middleware::from_fn_with_state(state.clone(), auth_mw::limit_by_ip));
+
+    let mut app = Router::new()
+        .merge(api)
+        .merge(pages_behind_login)
+        .merge(public)
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn(problem_for_bare_errors));
+    for (name, value) in security_headers() {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    app.layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+        }),
+    )
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    .with_state(state)
+}
+
+/// Errors produced by layers outside our handlers (an oversized body, a method the route
+/// lacks) come as bare text; API clients get problem+json instead.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !is_api || is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let mapped = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut r = crate::platform::http::problem::Problem::new(
+                status,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not accept that method",
+            )
+            .into_response();
+            if let Some(allow) = res.headers().get(header::ALLOW) {
+                r.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            return r;
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType("expected application/json".into()),
+        s if s.is_server_error() => Error::Internal(anyhow::anyhow!("{s} from a layer")),
+        _ => Error::BadRequest(format!("request refused ({status})")),
+    };
+    mapped.into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        Error::NotFound("route").into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Html("<h1>404 Not found</h1><p><a href=\"/app\">SalesOS</a></p>")).into_response()
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.store.ping().await {
+        Json(serde_json::json!({"status": "ready", "database": "ok"})).into_response()
+    } else {
+        let mut p = crate::platform::http::problem::Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the database does not answer",
+        );
+        p.status = 503;
+        p.into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.store.pool_state();
+    state.metrics.gauge("salesos_db_pool_connections", f64::from(open));
+    state.metrics.gauge("salesos_db_pool_idle_connections", idle as f64);
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn docs_page() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>SalesOS API</title>\
+         <link rel=\"stylesheet\" href=\"/assets/swagger-ui.css\"></head>\
+         <body><div id=\"swagger-ui\"></div>\
+         <script src=\"/assets/swagger-ui-bundle.js\"></script><script src=\"/assets/docs.js\"></script>\
+         </body></html>",
+    )
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

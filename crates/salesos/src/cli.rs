@@ -1,0 +1,202 @@
+//! The `salesos` command line: `serve`, `migrate` and `admin …`. Each command builds
+//! [`Settings`] (defaults, `salesos.toml`, `SALESOS_*`, then these flags) and calls the
+//! library; errors print one clear line and exit non-zero.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    app::{Application, shutdown_signal},
+    platform::{
+        audit::Actor,
+        auth::{Role, api_keys, onboarding, store as auth_store},
+        settings::{Secret, Settings},
+        store::Store,
+        telemetry,
+    },
+};
+
+#[derive(Parser)]
+#[command(name = "salesos", version, about = "Self-hosted sales automation platform")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// Directory for the SQLite database and local state [env: SALESOS_DATA_DIR] [default: ./salesos-data]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of SQLite [env: SALESOS_DATABASE_URL]
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and dashboard.
+    Serve {
+        /// Address to listen on [env: SALESOS_BIND] [default: 127.0.0.1:8080]
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (or reset their password) with a role in a workspace, creating the
+    /// workspace if needed. Prints {"workspace_id", "user_id"}.
+    CreateUser {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Display name (defaults to the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create an API key for a workspace. Prints {"id", "key"}; the key is shown only once.
+    CreateApiKey {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the key expires (never, if absent).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(std::env::vars())?;
+    if let Some(dir) = &global.data_dir {
+        s.data_dir = dir.clone();
+    }
+    if let Some(url) = &global.database_url {
+        s.database_url = Some(Secret::new(url.clone()));
+    }
+    Ok(s)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = settings(&cli.global)?;
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(b) = bind {
+                settings.bind = b;
+            }
+            telemetry::init_logging(settings.log_format);
+            let app = Application::build(settings).await?;
+            tracing::info!(url = %app.base_url(), "SalesOS is listening");
+            eprintln!("SalesOS is listening on {}", app.base_url());
+            if let Some(link) = app.setup_url() {
+                eprintln!("\nNo users yet. Open this one-time link to create the first admin and workspace:\n\n    {link}\n");
+            }
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings).await?;
+            store.migrate().await?;
+            println!("{}", serde_json::json!({"migrated": true}));
+            Ok(())
+        }
+        Command::Admin(cmd) => admin(settings, cmd).await,
+    }
+}
+
+async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&settings).await?;
+    store.migrate().await?;
+    match cmd {
+        AdminCommand::CreateUser { workspace, email, password, role, name } => {
+            let created = onboarding::create_user(
+                &store,
+                &Actor::operator(),
+                onboarding::NewUser {
+                    workspace_slug: &workspace,
+                    workspace_name: None,
+                    email: &email,
+                    display_name: name.as_deref(),
+                    password: &password,
+                    role,
+                },
+            )
+            .await
+            .map_err(describe)?;
+            println!("{}", serde_json::to_string(&created)?);
+        }
+        AdminCommand::CreateApiKey { workspace, role, name, expires_in_days } => {
+            let ws = auth_store::find_workspace_by_slug(store.conn(), &workspace)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no workspace with slug `{workspace}`; create it with `salesos admin create-user --workspace {workspace} …`"))?;
+            let expires_at = expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let txn = store.write().await?;
+            let issued = api_keys::issue(&txn, ws.id, role, &name, None, expires_at).await.map_err(describe)?;
+            crate::platform::audit::record(&txn, &Actor::operator(), crate::platform::audit::Change {
+                workspace_id: Some(ws.id),
+                action: "api_key.created",
+                entity_type: "api_key",
+                entity_id: Some(issued.row.id.to_string()),
+                before: None,
+                after: Some(serde_json::json!({"name": name, "role": role, "prefix": issued.row.prefix})),
+            })
+            .await?;
+            txn.commit().await?;
+            println!("{}", serde_json::json!({"id": issued.row.id, "key": issued.key}));
+        }
+    }
+    Ok(())
+}
+
+/// Say which fields were wrong, for the terminal.
+fn describe(e: crate::platform::error::Error) -> anyhow::Error {
+    match e {
+        crate::platform::error::Error::Invalid(errors) => anyhow::anyhow!(
+            "invalid input: {}",
+            errors
+                .iter()
+                .map(|f| format!("--{} {}", f.field.replace('_', "-"), f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}

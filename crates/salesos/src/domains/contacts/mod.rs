@@ -1,0 +1,10 @@
+//! Contacts: the people a team sells to. Rules in `model`, queries in `store`, use cases
+//! in `service`, routes in `api`, dashboard pages in `ui`.
+
+pub mod api;
+pub mod model;
+pub mod service;
+pub mod store;
+pub mod ui;
+
+pub use service::Contact;

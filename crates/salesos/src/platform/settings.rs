@@ -1,0 +1,291 @@
+//! Runtime configuration: defaults, then an optional `salesos.toml`, then `SALESOS_*`
+//! environment variables, then command-line flags. The result is a plain [`Settings`] value
+//! handed to [`crate::app::Application::build`]; nothing reads configuration globally.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// A value that must never reach a log line or a debug print.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"***\")")
+    }
+}
+
+/// Everything the application needs to start.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Directory for the SQLite file and other local state.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; when absent, SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Address the HTTP server binds to; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Public base URL used in links printed to the operator (setup link).
+    pub public_url: Option<String>,
+    /// Requests per minute allowed per API key, session or client IP.
+    pub rate_limit_per_minute: u32,
+    /// Failed dashboard logins allowed per client IP and email in `login_window`.
+    pub login_attempts: u32,
+    pub login_window: Duration,
+    /// A dashboard session ends after this long without a request...
+    pub session_idle_timeout: Duration,
+    /// ...and after this long in any case.
+    pub session_max_age: Duration,
+    /// Mark cookies `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Database pool size.
+    pub db_max_connections: u32,
+    /// `json` or `pretty` log lines.
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./salesos-data"),
+            database_url: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            rate_limit_per_minute: 1000,
+            login_attempts: 10,
+            login_window: Duration::from_secs(15 * 60),
+            session_idle_timeout: Duration::from_secs(12 * 3600),
+            session_max_age: Duration::from_secs(7 * 24 * 3600),
+            cookie_secure: false,
+            max_body_bytes: 2 * 1024 * 1024,
+            db_max_connections: 16,
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// The optional file layer; every field may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLayer {
+    data_dir: Option<PathBuf>,
+    database_url: Option<Secret>,
+    bind: Option<SocketAddr>,
+    public_url: Option<String>,
+    rate_limit_per_minute: Option<u32>,
+    login_attempts: Option<u32>,
+    login_window_secs: Option<u64>,
+    session_idle_timeout_secs: Option<u64>,
+    session_max_age_secs: Option<u64>,
+    cookie_secure: Option<bool>,
+    max_body_bytes: Option<usize>,
+    db_max_connections: Option<u32>,
+    log_format: Option<LogFormat>,
+}
+
+/// Why settings could not be read; the message names the file or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Settings {
+    /// Defaults, then `salesos.toml` (in the working directory, or the file named by
+    /// `SALESOS_CONFIG`), then `SALESOS_*` variables from `env`.
+    pub fn load<I>(env: I) -> Result<Self, SettingsError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SALESOS_"))
+            .collect();
+        let config_path = env
+            .iter()
+            .find(|(k, _)| k == "SALESOS_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let mut settings = Settings::default();
+        let path = config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("salesos.toml"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let layer: FileLayer = toml::from_str(&text).map_err(|e| SettingsError::File {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
+                settings.apply_file(layer);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && config_path.is_none() => {}
+            Err(source) => return Err(SettingsError::Read { path, source }),
+        }
+        for (name, value) in env {
+            settings.apply_env(&name, &value)?;
+        }
+        Ok(settings)
+    }
+
+    fn apply_file(&mut self, f: FileLayer) {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
+        }
+        take!(data_dir, bind, rate_limit_per_minute, login_attempts, cookie_secure);
+        take!(max_body_bytes, db_max_connections, log_format);
+        if f.database_url.is_some() {
+            self.database_url = f.database_url;
+        }
+        if f.public_url.is_some() {
+            self.public_url = f.public_url;
+        }
+        if let Some(s) = f.login_window_secs {
+            self.login_window = Duration::from_secs(s);
+        }
+        if let Some(s) = f.session_idle_timeout_secs {
+            self.session_idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = f.session_max_age_secs {
+            self.session_max_age = Duration::from_secs(s);
+        }
+    }
+
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<(), SettingsError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, SettingsError>
+        where
+            T::Err: fmt::Display,
+        {
+            value.trim().parse().map_err(|e: T::Err| SettingsError::Env {
+                name: name.to_owned(),
+                message: e.to_string(),
+            })
+        }
+        match name {
+            "SALESOS_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "SALESOS_DATABASE_URL" => self.database_url = Some(Secret::new(value)),
+            "SALESOS_BIND" => self.bind = parse(name, value)?,
+            "SALESOS_PUBLIC_URL" => self.public_url = Some(value.to_owned()),
+            "SALESOS_RATE_LIMIT_PER_MINUTE" => self.rate_limit_per_minute = parse(name, value)?,
+            "SALESOS_LOGIN_ATTEMPTS" => self.login_attempts = parse(name, value)?,
+            "SALESOS_LOGIN_WINDOW_SECS" => {
+                self.login_window = Duration::from_secs(parse(name, value)?)
+            }
+            "SALESOS_SESSION_IDLE_TIMEOUT_SECS" => {
+                self.session_idle_timeout = Duration::from_secs(parse(name, value)?)
+            }
+            "SALESOS_SESSION_MAX_AGE_SECS" => {
+                self.session_max_age = Duration::from_secs(parse(name, value)?)
+            }
+            "SALESOS_COOKIE_SECURE" => self.cookie_secure = parse(name, value)?,
+            "SALESOS_MAX_BODY_BYTES" => self.max_body_bytes = parse(name, value)?,
+            "SALESOS_DB_MAX_CONNECTIONS" => self.db_max_connections = parse(name, value)?,
+            "SALESOS_LOG_FORMAT" => {
+                self.log_format = match value {
+                    "json" => LogFormat::Json,
+                    "pretty" => LogFormat::Pretty,
+                    other => {
+                        return Err(SettingsError::Env {
+                            name: name.to_owned(),
+                            message: format!("expected `json` or `pretty`, got `{other}`"),
+                        });
+                    }
+                }
+            }
+            // Variables of other parts (tests, CLI flags read by clap) pass through.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The database URL to connect to: the configured one, or SQLite inside `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("salesos.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load(env(&[
+            ("SALESOS_RATE_LIMIT_PER_MINUTE", "7"),
+            ("SALESOS_BIND", "0.0.0.0:9000"),
+            ("HOME", "/root"),
+        ]))
+        .expect("settings");
+        assert_eq!(s.rate_limit_per_minute, 7);
+        assert_eq!(s.bind.port(), 9000);
+    }
+
+    #[test]
+    fn bad_variable_is_named() {
+        let err = Settings::load(env(&[("SALESOS_RATE_LIMIT_PER_MINUTE", "lots")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("SALESOS_RATE_LIMIT_PER_MINUTE"));
+    }
+
+    #[test]
+    fn file_layer_applies_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("salesos.toml");
+        std::fs::write(&path, "rate_limit_per_minute = 5\ndata_dir = \"/tmp/x\"\n").expect("w");
+        let s = Settings::load(env(&[("SALESOS_CONFIG", path.to_str().expect("utf8"))]))
+            .expect("settings");
+        assert_eq!(s.rate_limit_per_minute, 5);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        std::fs::write(&path, "rate_limit = 5\n").expect("w");
+        let err = Settings::load(env(&[("SALESOS_CONFIG", path.to_str().expect("utf8"))]))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("rate_limit"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("postgres://user:hunter2@db/x");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,43 @@
+//! The one migration set both databases share. Each migration is SQL written once with
+//! type placeholders (`{uuid}`, `{ts}`, `{json}`, `{bool}`, `{float}`) filled per backend;
+//! where the dialects really differ (text search), both variants stand side by side.
+
+mod m0001_core;
+
+use sea_orm::DbBackend;
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_core::Migration)]
+    }
+}
+
+/// Fill the type placeholders of a DDL script for one backend.
+pub(crate) fn ddl(backend: DbBackend, script: &str) -> String {
+    let pg = matches!(backend, DbBackend::Postgres);
+    let pairs: [(&str, &str); 6] = [
+        ("{uuid}", if pg { "uuid" } else { "blob" }),
+        ("{ts}", if pg { "timestamptz" } else { "text" }),
+        ("{json}", if pg { "jsonb" } else { "text" }),
+        ("{bool}", if pg { "boolean" } else { "integer" }),
+        ("{float}", if pg { "double precision" } else { "real" }),
+        ("{bigint}", if pg { "bigint" } else { "integer" }),
+    ];
+    pairs
+        .iter()
+        .fold(script.to_owned(), |acc, (from, to)| acc.replace(from, to))
+}
+
+/// Run each `;`-terminated statement of a script.
+pub(crate) async fn run_script(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    let sql = ddl(manager.get_database_backend(), script);
+    for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        conn.execute_unprepared(stmt).await?;
+    }
+    Ok(())
+}

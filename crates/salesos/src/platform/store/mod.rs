@@ -1,0 +1,187 @@
+//! Storage: one connection pool over SQLite (default) or PostgreSQL, chosen from the URL at
+//! start, the migration set shared by both, and the few helpers every store module uses
+//! (write transactions, constraint names, timestamps). SQL itself lives in each area's store.
+
+pub mod migrations;
+pub mod query;
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::platform::settings::Settings;
+
+/// The database behind SalesOS.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connect to the database the settings name, creating the data directory for SQLite.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let url = settings.effective_database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create data directory {}: {e}",
+                    settings.data_dir.display()
+                )
+            })?;
+        } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            anyhow::bail!("unsupported database URL: expected postgres://… or sqlite://…");
+        }
+        let mut opts = ConnectOptions::new(url.clone());
+        opts.max_connections(settings.db_max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // Pragmas that make SQLite a good server database: readers never block the
+            // writer (WAL), writers wait instead of failing, and fsync only at checkpoints.
+            let parsed = SqliteConnectOptions::from_str(&url)?;
+            opts.map_sqlx_sqlite_opts(move |_| {
+                parsed
+                    .clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-65536")
+            });
+        }
+        let db = Database::connect(opts).await.map_err(|e| {
+            anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
+        })?;
+        Ok(Self { db })
+    }
+
+    /// Apply every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migrations::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Begin a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`) so two writers queue on the busy timeout instead of failing
+    /// with a lock upgrade error half-way through.
+    pub async fn write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// Is the database answering?
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
+    /// Connections in the pool: (open, idle).
+    pub fn pool_state(&self) -> (u32, usize) {
+        match self.backend() {
+            DbBackend::Postgres => {
+                let p = self.db.get_postgres_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            _ => {
+                let p = self.db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
+            }
+        }
+    }
+}
+
+/// Now, at the precision both databases keep (microseconds), so a value read back
+/// compares equal to the one written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The unique constraint a failed statement broke, if that is why it failed.
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(detail)) => Some(detail),
+        _ => None,
+    }
+}
+
+/// Strip credentials from a connection error before it is shown.
+fn redact(message: &str) -> String {
+    match (message.find("://"), message.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &message[..scheme], &message[at..])
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// Run a raw statement on either backend, with `$n` placeholders written once and
+/// rewritten to `?` for SQLite.
+pub fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    let sql = match backend {
+        DbBackend::Postgres => sql.to_owned(),
+        _ => rewrite_placeholders(sql),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+fn rewrite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        // SQLite reads `?NNN` as the NNN-th argument, like PostgreSQL's `$NNN`.
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Execute a statement written with `$n` placeholders.
+pub async fn exec<C: ConnectionTrait>(
+    conn: &C,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    let stmt = statement(conn.get_database_backend(), sql, values);
+    Ok(conn.execute_raw(stmt).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_rewritten_for_sqlite() {
+        assert_eq!(
+            rewrite_placeholders("SELECT $1, $12 FROM t WHERE a = '$'"),
+            "SELECT ?1, ?12 FROM t WHERE a = '$'"
+        );
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let r = redact("error connecting to postgres://bob:secret@db:5432/x");
+        assert!(!r.contains("secret"), "{r}");
+    }
+}
