@@ -131,7 +131,11 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => {
                 let ip = self.state.settings.bind.ip();
-                let host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { ip.to_string() };
+                let host = if ip.is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    ip.to_string()
+                };
                 format!("http://{host}:{}", self.port())
             }
         }
@@ -145,10 +149,14 @@ impl Application {
     }
 
     /// Serve until `shutdown` completes; requests in flight finish first.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -164,8 +172,14 @@ fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let api = api
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
-        .layer(middleware::from_fn_with_state(state.clone(), auth_mw::require_caller));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth_mw::require_caller,
+        ));
 
     let pages_behind_login = Router::new()
         .merge(contacts::ui::router())
@@ -175,9 +189,15 @@ fn router(state: AppState) -> Router {
             "/app/settings/api-keys",
             get(pages::api_keys_page).post(pages::api_keys_create),
         )
-        .route("/app/settings/api-keys/{id}/revoke", post(pages::api_keys_revoke))
+        .route(
+            "/app/settings/api-keys/{id}/revoke",
+            post(pages::api_keys_revoke),
+        )
         .route("/logout", post(pages::logout))
-        .layer(middleware::from_fn_with_state(state.clone(), web::require_session));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::require_session,
+        ));
 
     let public = Router::new()
         .route("/", get(pages::home))
@@ -195,7 +215,10 @@ fn router(state: AppState) -> Router {
             }),
         )
         .route("/api/v1/docs", get(docs_page))
-        .layer(middleware::from_fn_with_state(state.clone(), auth_mw::limit_by_ip));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth_mw::limit_by_ip,
+        ));
 
     let mut app = Router::new()
         .merge(api)
@@ -251,7 +274,9 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
             }
             return r;
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType("expected application/json".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Error::UnsupportedMediaType("expected application/json".into())
+        }
         s if s.is_server_error() => Error::Internal(anyhow::anyhow!("{s} from a layer")),
         _ => Error::BadRequest(format!("request refused ({status})")),
     };
@@ -262,7 +287,11 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         Error::NotFound("route").into_response()
     } else {
-        (StatusCode::NOT_FOUND, Html("<h1>404 Not found</h1><p><a href=\"/app\">SalesOS</a></p>")).into_response()
+        (
+            StatusCode::NOT_FOUND,
+            Html("<h1>404 Not found</h1><p><a href=\"/app\">SalesOS</a></p>"),
+        )
+            .into_response()
     }
 }
 
@@ -287,10 +316,17 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let (open, idle) = state.store.pool_state();
-    state.metrics.gauge("salesos_db_pool_connections", f64::from(open));
-    state.metrics.gauge("salesos_db_pool_idle_connections", idle as f64);
+    state
+        .metrics
+        .gauge("salesos_db_pool_connections", f64::from(open));
+    state
+        .metrics
+        .gauge("salesos_db_pool_idle_connections", idle as f64);
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         state.metrics.render(),
     )
         .into_response()

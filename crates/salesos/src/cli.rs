@@ -18,7 +18,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "salesos", version, about = "Self-hosted sales automation platform")]
+#[command(
+    name = "salesos",
+    version,
+    about = "Self-hosted sales automation platform"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -89,7 +93,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -128,7 +135,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(url = %app.base_url(), "SalesOS is listening");
             eprintln!("SalesOS is listening on {}", app.base_url());
             if let Some(link) = app.setup_url() {
-                eprintln!("\nNo users yet. Open this one-time link to create the first admin and workspace:\n\n    {link}\n");
+                eprintln!(
+                    "\nNo users yet. Open this one-time link to create the first admin and workspace:\n\n    {link}\n"
+                );
             }
             app.run_until(shutdown_signal()).await
         }
@@ -146,7 +155,13 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     let store = Store::connect(&settings).await?;
     store.migrate().await?;
     match cmd {
-        AdminCommand::CreateUser { workspace, email, password, role, name } => {
+        AdminCommand::CreateUser {
+            workspace,
+            email,
+            password,
+            role,
+            name,
+        } => {
             let created = onboarding::create_user(
                 &store,
                 &Actor::operator(),
@@ -163,13 +178,21 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             .map_err(describe)?;
             println!("{}", serde_json::to_string(&created)?);
         }
-        AdminCommand::CreateApiKey { workspace, role, name, expires_in_days } => {
+        AdminCommand::CreateApiKey {
+            workspace,
+            role,
+            name,
+            expires_in_days,
+        } => {
             let ws = auth_store::find_workspace_by_slug(store.conn(), &workspace)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no workspace with slug `{workspace}`; create it with `salesos admin create-user --workspace {workspace} …`"))?;
-            let expires_at = expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
             let txn = store.write().await?;
-            let issued = api_keys::issue(&txn, ws.id, role, &name, None, expires_at).await.map_err(describe)?;
+            let issued = api_keys::issue(&txn, ws.id, role, &name, None, expires_at)
+                .await
+                .map_err(describe)?;
             crate::platform::audit::record(&txn, &Actor::operator(), crate::platform::audit::Change {
                 workspace_id: Some(ws.id),
                 action: "api_key.created",
@@ -180,7 +203,10 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             })
             .await?;
             txn.commit().await?;
-            println!("{}", serde_json::json!({"id": issued.row.id, "key": issued.key}));
+            println!(
+                "{}",
+                serde_json::json!({"id": issued.row.id, "key": issued.key})
+            );
         }
     }
     Ok(())

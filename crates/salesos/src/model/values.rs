@@ -120,10 +120,12 @@ pub struct TimeZone(chrono_tz::Tz);
 
 impl TimeZone {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        raw.trim()
-            .parse::<chrono_tz::Tz>()
-            .map(Self)
-            .map_err(|_| Invalid(format!("`{}` is not an IANA time zone (like Europe/Berlin)", raw.trim())))
+        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            Invalid(format!(
+                "`{}` is not an IANA time zone (like Europe/Berlin)",
+                raw.trim()
+            ))
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -141,7 +143,10 @@ impl CountryCode {
         if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
             Ok(Self(s))
         } else {
-            invalid(format!("`{}` is not a two-letter ISO country code (like US, DE)", raw.trim()))
+            invalid(format!(
+                "`{}` is not a two-letter ISO country code (like US, DE)",
+                raw.trim()
+            ))
         }
     }
 
@@ -204,7 +209,8 @@ impl Slug {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let s = raw.trim();
         let ok = (2..=40).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -251,7 +257,11 @@ mod tests {
             ("jane@exa mple.com", None),
         ];
         for (raw, want) in table {
-            assert_eq!(EmailAddress::parse(raw).ok().map(|e| e.0), want.map(str::to_owned), "{raw}");
+            assert_eq!(
+                EmailAddress::parse(raw).ok().map(|e| e.0),
+                want.map(str::to_owned),
+                "{raw}"
+            );
         }
     }
 
@@ -268,13 +278,20 @@ mod tests {
             ("", None),
         ];
         for (raw, want) in table {
-            assert_eq!(Domain::parse(raw).ok().map(|d| d.0), want.map(str::to_owned), "{raw}");
+            assert_eq!(
+                Domain::parse(raw).ok().map(|d| d.0),
+                want.map(str::to_owned),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn time_zones_must_be_iana() {
-        assert_eq!(TimeZone::parse("Europe/Berlin").expect("tz").name(), "Europe/Berlin");
+        assert_eq!(
+            TimeZone::parse("Europe/Berlin").expect("tz").name(),
+            "Europe/Berlin"
+        );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
         assert!(TimeZone::parse("CEST").is_err());
     }
@@ -288,7 +305,10 @@ mod tests {
         assert!(PhoneNumber::parse("123").is_err());
         assert!(WebUrl::parse("https://linkedin.com/in/jane").is_ok());
         assert!(WebUrl::parse("javascript:alert(1)").is_err());
-        assert_eq!(Slug::from_name("Acme Sales, Inc.").expect("slug").as_str(), "acme-sales-inc");
+        assert_eq!(
+            Slug::from_name("Acme Sales, Inc.").expect("slug").as_str(),
+            "acme-sales-inc"
+        );
         assert!(Slug::parse("Bad Slug").is_err());
     }
 }

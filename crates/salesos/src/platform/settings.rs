@@ -160,7 +160,13 @@ impl Settings {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
         }
-        take!(data_dir, bind, rate_limit_per_minute, login_attempts, cookie_secure);
+        take!(
+            data_dir,
+            bind,
+            rate_limit_per_minute,
+            login_attempts,
+            cookie_secure
+        );
         take!(max_body_bytes, db_max_connections, log_format);
         if f.database_url.is_some() {
             self.database_url = f.database_url;
@@ -184,10 +190,13 @@ impl Settings {
         where
             T::Err: fmt::Display,
         {
-            value.trim().parse().map_err(|e: T::Err| SettingsError::Env {
-                name: name.to_owned(),
-                message: e.to_string(),
-            })
+            value
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| SettingsError::Env {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                })
         }
         match name {
             "SALESOS_DATA_DIR" => self.data_dir = PathBuf::from(value),

@@ -103,6 +103,9 @@ mod tests {
             text.contains(r#"salesos_http_requests_total{method="GET",route="/api/v1/contacts",status="200"} 1"#),
             "{text}"
         );
-        assert!(text.contains("salesos_http_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("salesos_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -63,7 +63,10 @@ async fn create(
     principal: Principal,
     ApiJson(input): ApiJson<AccountInput>,
 ) -> Result<(StatusCode, Json<Account>), Error> {
-    Ok((StatusCode::CREATED, Json(service::create(&state.store, &principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create(&state.store, &principal, input).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -98,7 +101,9 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<AccountInput>,
 ) -> Result<Json<Account>, Error> {
-    Ok(Json(service::update(&state.store, &principal, id, input).await?))
+    Ok(Json(
+        service::update(&state.store, &principal, id, input).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -129,7 +134,9 @@ async fn timeline(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<TimelineQuery>,
 ) -> Result<Json<Page<Activity>>, Error> {
-    Ok(Json(service::timeline(&state.store, &principal, id, q).await?))
+    Ok(Json(
+        service::timeline(&state.store, &principal, id, q).await?,
+    ))
 }
 
 /// Log a note, call, email, meeting or task on the account's timeline.
@@ -145,5 +152,8 @@ async fn log_activity(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<NewActivity>,
 ) -> Result<(StatusCode, Json<Activity>), Error> {
-    Ok((StatusCode::CREATED, Json(service::log_activity(&state.store, &principal, id, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::log_activity(&state.store, &principal, id, input).await?),
+    ))
 }

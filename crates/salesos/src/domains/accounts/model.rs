@@ -138,7 +138,10 @@ impl AccountFields {
         }
         if let Some(v) = input.annual_revenue_micros {
             if v.is_some_and(|r| r < 0) {
-                e.push(FieldError::new("annual_revenue_micros", "must not be negative"));
+                e.push(FieldError::new(
+                    "annual_revenue_micros",
+                    "must not be negative",
+                ));
             }
             f.annual_revenue_micros = v;
         }
@@ -160,8 +163,14 @@ impl AccountFields {
             f.owner_id = o;
         }
         if let Some(ids) = input.crm_ids {
-            if let Some((k, _)) = ids.iter().find(|(k, v)| k.is_empty() || k.len() > 32 || v.trim().is_empty()) {
-                e.push(FieldError::new(format!("crm_ids.{k}"), "needs a provider name and a non-empty id"));
+            if let Some((k, _)) = ids
+                .iter()
+                .find(|(k, v)| k.is_empty() || k.len() > 32 || v.trim().is_empty())
+            {
+                e.push(FieldError::new(
+                    format!("crm_ids.{k}"),
+                    "needs a provider name and a non-empty id",
+                ));
             }
             f.crm_ids = ids;
         }
@@ -175,16 +184,23 @@ impl AccountFields {
     }
 
     pub fn search_text(&self) -> String {
-        [Some(&self.name), self.domain.as_ref(), self.industry.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|s| s.to_lowercase())
-            .collect::<Vec<_>>()
-            .join(" ")
+        [
+            Some(&self.name),
+            self.domain.as_ref(),
+            self.industry.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
     }
 }
 
-pub fn changes(before: &AccountFields, after: &AccountFields) -> serde_json::Map<String, serde_json::Value> {
+pub fn changes(
+    before: &AccountFields,
+    after: &AccountFields,
+) -> serde_json::Map<String, serde_json::Value> {
     let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
@@ -204,12 +220,16 @@ mod tests {
 
     #[test]
     fn domains_are_normalised_and_names_required() {
-        let input: AccountInput =
-            serde_json::from_value(serde_json::json!({"name": " Acme ", "domain": "https://www.ACME.com/x"})).expect("in");
+        let input: AccountInput = serde_json::from_value(
+            serde_json::json!({"name": " Acme ", "domain": "https://www.ACME.com/x"}),
+        )
+        .expect("in");
         let f = AccountFields::default().apply(input).expect("valid");
         assert_eq!(f.name, "Acme");
         assert_eq!(f.domain.as_deref(), Some("acme.com"));
-        let errors = AccountFields::default().apply(AccountInput::default()).expect_err("no name");
+        let errors = AccountFields::default()
+            .apply(AccountInput::default())
+            .expect_err("no name");
         assert_eq!(errors[0].field, "name");
     }
 
@@ -219,8 +239,12 @@ mod tests {
             "name": "A", "fit_score": 1.5, "annual_revenue_micros": -1, "domain": "nodot"
         }))
         .expect("in");
-        let mut fields: Vec<String> =
-            AccountFields::default().apply(input).expect_err("bad").into_iter().map(|e| e.field).collect();
+        let mut fields: Vec<String> = AccountFields::default()
+            .apply(input)
+            .expect_err("bad")
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         fields.sort();
         assert_eq!(fields, ["annual_revenue_micros", "domain", "fit_score"]);
     }

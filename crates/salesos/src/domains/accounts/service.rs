@@ -93,20 +93,29 @@ pub struct AccountQuery {
 }
 
 /// Is there an account with this id in the workspace?
-pub async fn exists<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<bool, Error> {
+pub async fn exists<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<bool, Error> {
     Ok(store::get(conn, workspace_id, id).await?.is_some())
 }
 
 /// The account's name, if it exists.
-pub async fn name_of<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<Option<String>, Error> {
+pub async fn name_of<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<String>, Error> {
     Ok(store::get(conn, workspace_id, id).await?.map(|a| a.name))
 }
 
 fn domain_conflict(err: sea_orm::DbErr) -> Error {
     match unique_violation(&err) {
-        Some(detail) if detail.contains("domain") => {
-            Error::conflict("domain", "an account with this domain already exists in the workspace")
-        }
+        Some(detail) if detail.contains("domain") => Error::conflict(
+            "domain",
+            "an account with this domain already exists in the workspace",
+        ),
         _ => Error::Store(err),
     }
 }
@@ -121,15 +130,24 @@ async fn check_owner<C: ConnectionTrait>(
         return Ok(());
     };
     if !principal.can_touch(Some(owner)) {
-        return Err(Error::Forbidden("a rep can assign accounts only to themselves".into()));
+        return Err(Error::Forbidden(
+            "a rep can assign accounts only to themselves".into(),
+        ));
     }
     if !auth_store::is_member(conn, principal.workspace_id, owner).await? {
-        return Err(Error::Invalid(vec![FieldError::new("owner_id", "no member of the workspace has this id")]));
+        return Err(Error::Invalid(vec![FieldError::new(
+            "owner_id",
+            "no member of the workspace has this id",
+        )]));
     }
     Ok(())
 }
 
-async fn visible<C: ConnectionTrait>(conn: &C, principal: &Principal, id: Uuid) -> Result<AccountRow, Error> {
+async fn visible<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<AccountRow, Error> {
     match store::get(conn, principal.workspace_id, id).await? {
         Some(row) if principal.can_touch(row.owner_id) => Ok(row),
         _ => Err(Error::NotFound("account")),
@@ -144,26 +162,35 @@ async fn system_entry<C: ConnectionTrait>(
     metadata: serde_json::Value,
 ) -> Result<(), Error> {
     let actor = Actor::from(principal);
-    activities::store::insert(conn, activities::store::Entry {
-        workspace_id: principal.workspace_id,
-        contact_id: None,
-        account_id: Some(id),
-        kind: ActivityKind::System,
-        subject,
-        body: None,
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        metadata,
-        occurred_at: None,
-    })
+    activities::store::insert(
+        conn,
+        activities::store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: None,
+            account_id: Some(id),
+            kind: ActivityKind::System,
+            subject,
+            body: None,
+            actor_type: actor.kind,
+            actor_id: actor.id,
+            metadata,
+            occurred_at: None,
+        },
+    )
     .await?;
     Ok(())
 }
 
-pub async fn create(store: &Store, principal: &Principal, input: AccountInput) -> Result<Account, Error> {
+pub async fn create(
+    store: &Store,
+    principal: &Principal,
+    input: AccountInput,
+) -> Result<Account, Error> {
     principal.require(Action::WriteSales)?;
     let owner_given = input.owner_id.is_some();
-    let mut fields = AccountFields::default().apply(input).map_err(Error::Invalid)?;
+    let mut fields = AccountFields::default()
+        .apply(input)
+        .map_err(Error::Invalid)?;
     if !owner_given && principal.role == crate::platform::auth::Role::Rep {
         fields.owner_id = principal.user_id;
     }
@@ -178,15 +205,26 @@ pub async fn create(store: &Store, principal: &Principal, input: AccountInput) -
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("account vanished after insert")))?,
     );
-    system_entry(&txn, principal, id, "Account created", serde_json::json!({})).await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "account.created",
-        entity_type: "account",
-        entity_id: Some(id.to_string()),
-        before: None,
-        after: serde_json::to_value(&account).ok(),
-    })
+    system_entry(
+        &txn,
+        principal,
+        id,
+        "Account created",
+        serde_json::json!({}),
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "account.created",
+            entity_type: "account",
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: serde_json::to_value(&account).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(account)
@@ -197,7 +235,12 @@ pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<Accou
     Ok(Account::from(&visible(store.conn(), principal, id).await?))
 }
 
-pub async fn update(store: &Store, principal: &Principal, id: Uuid, input: AccountInput) -> Result<Account, Error> {
+pub async fn update(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    input: AccountInput,
+) -> Result<Account, Error> {
     principal.require(Action::WriteSales)?;
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
@@ -211,17 +254,32 @@ pub async fn update(store: &Store, principal: &Principal, id: Uuid, input: Accou
     store::update(&txn, principal.workspace_id, id, &after, now())
         .await
         .map_err(domain_conflict)?;
-    let account = Account::from(&store::get(&txn, principal.workspace_id, id).await?.ok_or(Error::NotFound("account"))?);
+    let account = Account::from(
+        &store::get(&txn, principal.workspace_id, id)
+            .await?
+            .ok_or(Error::NotFound("account"))?,
+    );
     let names: Vec<&str> = diff.keys().map(String::as_str).collect();
-    system_entry(&txn, principal, id, &format!("Updated {}", names.join(", ")), serde_json::json!({"changes": diff})).await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "account.updated",
-        entity_type: "account",
-        entity_id: Some(id.to_string()),
-        before: serde_json::to_value(Account::from(&row)).ok(),
-        after: serde_json::to_value(&account).ok(),
-    })
+    system_entry(
+        &txn,
+        principal,
+        id,
+        &format!("Updated {}", names.join(", ")),
+        serde_json::json!({"changes": diff}),
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "account.updated",
+            entity_type: "account",
+            entity_id: Some(id.to_string()),
+            before: serde_json::to_value(Account::from(&row)).ok(),
+            after: serde_json::to_value(&account).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(account)
@@ -233,33 +291,52 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
     store::delete(&txn, principal.workspace_id, id).await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "account.deleted",
-        entity_type: "account",
-        entity_id: Some(id.to_string()),
-        before: serde_json::to_value(Account::from(&row)).ok(),
-        after: None,
-    })
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "account.deleted",
+            entity_type: "account",
+            entity_id: Some(id.to_string()),
+            before: serde_json::to_value(Account::from(&row)).ok(),
+            after: None,
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(())
 }
 
-pub async fn list(store: &Store, principal: &Principal, q: AccountQuery) -> Result<Page<Account>, Error> {
+pub async fn list(
+    store: &Store,
+    principal: &Principal,
+    q: AccountQuery,
+) -> Result<Page<Account>, Error> {
     principal.require(Action::ReadSales)?;
     let limit = page_size(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), SORTS, "-created_at")?;
-    let after = q.cursor.as_deref().map(|c| Cursor::decode(c, &sort.name())).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &sort.name()))
+        .transpose()?;
     let owner_id = match q.owner_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some("none") => Some(None),
-        Some(raw) => Some(Some(
-            raw.parse::<Uuid>().map_err(|_| Error::invalid("owner_id", "must be a user id or `none`"))?,
-        )),
+        Some(raw) => {
+            Some(Some(raw.parse::<Uuid>().map_err(|_| {
+                Error::invalid("owner_id", "must be a user id or `none`")
+            })?))
+        }
     };
     let domain = match q.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => Some(Domain::parse(d).map_err(|e| Error::invalid("domain", e.0))?.as_str().to_owned()),
+        Some(d) => Some(
+            Domain::parse(d)
+                .map_err(|e| Error::invalid("domain", e.0))?
+                .as_str()
+                .to_owned(),
+        ),
         None => None,
     };
     let filter = Filter {
@@ -272,7 +349,16 @@ pub async fn list(store: &Store, principal: &Principal, q: AccountQuery) -> Resu
         updated_after: q.updated_after,
         updated_before: q.updated_before,
     };
-    let rows = store::list(store.conn(), principal.workspace_id, &filter, principal.owner_scope(), &sort, after.as_ref(), limit).await?;
+    let rows = store::list(
+        store.conn(),
+        principal.workspace_id,
+        &filter,
+        principal.owner_scope(),
+        &sort,
+        after.as_ref(),
+        limit,
+    )
+    .await?;
     let accounts: Vec<Account> = rows.iter().map(Account::from).collect();
     Ok(paginate(accounts, limit, |a| {
         let key = match sort.field.name {
@@ -284,39 +370,62 @@ pub async fn list(store: &Store, principal: &Principal, q: AccountQuery) -> Resu
     }))
 }
 
-pub async fn timeline(store: &Store, principal: &Principal, id: Uuid, q: TimelineQuery) -> Result<Page<Activity>, Error> {
+pub async fn timeline(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    q: TimelineQuery,
+) -> Result<Page<Activity>, Error> {
     principal.require(Action::ReadSales)?;
     visible(store.conn(), principal, id).await?;
-    activities::timeline(store.conn(), principal.workspace_id, Subject::Account(id), q).await
+    activities::timeline(
+        store.conn(),
+        principal.workspace_id,
+        Subject::Account(id),
+        q,
+    )
+    .await
 }
 
-pub async fn log_activity(store: &Store, principal: &Principal, id: Uuid, input: NewActivity) -> Result<Activity, Error> {
+pub async fn log_activity(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    input: NewActivity,
+) -> Result<Activity, Error> {
     principal.require(Action::WriteSales)?;
     input.validate()?;
     let txn = store.write().await?;
     visible(&txn, principal, id).await?;
     let actor = Actor::from(principal);
-    let activity = activities::store::insert(&txn, activities::store::Entry {
-        workspace_id: principal.workspace_id,
-        contact_id: None,
-        account_id: Some(id),
-        kind: input.kind,
-        subject: input.subject.trim(),
-        body: input.body.as_deref(),
-        actor_type: actor.kind,
-        actor_id: actor.id.clone(),
-        metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
-        occurred_at: input.occurred_at,
-    })
+    let activity = activities::store::insert(
+        &txn,
+        activities::store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: None,
+            account_id: Some(id),
+            kind: input.kind,
+            subject: input.subject.trim(),
+            body: input.body.as_deref(),
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+            occurred_at: input.occurred_at,
+        },
+    )
     .await?;
-    audit::record(&txn, &actor, Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "activity.created",
-        entity_type: "activity",
-        entity_id: Some(activity.id.to_string()),
-        before: None,
-        after: serde_json::to_value(&activity).ok(),
-    })
+    audit::record(
+        &txn,
+        &actor,
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "activity.created",
+            entity_type: "activity",
+            entity_id: Some(activity.id.to_string()),
+            before: None,
+            after: serde_json::to_value(&activity).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(activity)

@@ -41,8 +41,19 @@ const COLUMNS: &str = "id, name, domain, industry, company_size, annual_revenue_
     fit_score, intent_score, status, owner_id, crm_ids, metadata, created_at, updated_at";
 
 const WRITABLE: [&str; 13] = [
-    "name", "domain", "industry", "company_size", "annual_revenue_micros", "location", "fit_score",
-    "intent_score", "status", "owner_id", "crm_ids", "metadata", "search_text",
+    "name",
+    "domain",
+    "industry",
+    "company_size",
+    "annual_revenue_micros",
+    "location",
+    "fit_score",
+    "intent_score",
+    "status",
+    "owner_id",
+    "crm_ids",
+    "metadata",
+    "search_text",
 ];
 
 impl AccountRow {
@@ -58,7 +69,8 @@ impl AccountRow {
             intent_score: self.intent_score,
             status: Some(self.status.parse().unwrap_or(AccountStatus::Prospect)),
             owner_id: self.owner_id,
-            crm_ids: serde_json::from_value::<BTreeMap<String, String>>(self.crm_ids.clone()).unwrap_or_default(),
+            crm_ids: serde_json::from_value::<BTreeMap<String, String>>(self.crm_ids.clone())
+                .unwrap_or_default(),
             metadata: match &self.metadata {
                 serde_json::Value::Object(m) => m.clone(),
                 _ => serde_json::Map::new(),
@@ -114,7 +126,11 @@ pub async fn update<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let mut values = writable_values(f);
-    let sets: Vec<String> = WRITABLE.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+    let sets: Vec<String> = WRITABLE
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
     values.push(at.into());
     values.push(workspace_id.into());
     values.push(id.into());
@@ -129,13 +145,25 @@ pub async fn update<C: ConnectionTrait>(
     exec(conn, &sql, values).await
 }
 
-pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<Option<AccountRow>, DbErr> {
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<AccountRow>, DbErr> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(conn.get_database_backend(), &sql, vec![workspace_id.into(), id.into()]);
+    let stmt = statement(
+        conn.get_database_backend(),
+        &sql,
+        vec![workspace_id.into(), id.into()],
+    );
     AccountRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn delete<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
+pub async fn delete<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<u64, DbErr> {
     exec(
         conn,
         "DELETE FROM accounts WHERE workspace_id = $1 AND id = $2",
@@ -157,9 +185,21 @@ pub struct Filter {
 }
 
 pub const SORTS: &[SortField] = &[
-    SortField { name: "created_at", column: "created_at", kind: KeyKind::Timestamp },
-    SortField { name: "updated_at", column: "updated_at", kind: KeyKind::Timestamp },
-    SortField { name: "name", column: "name", kind: KeyKind::Text },
+    SortField {
+        name: "created_at",
+        column: "created_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "updated_at",
+        column: "updated_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "name",
+        column: "name",
+        kind: KeyKind::Text,
+    },
 ];
 
 pub async fn list<C: ConnectionTrait>(
@@ -171,7 +211,9 @@ pub async fn list<C: ConnectionTrait>(
     after: Option<&Cursor>,
     limit: u64,
 ) -> Result<Vec<AccountRow>, Error> {
-    let mut b = SqlBuilder::new(&format!("SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1"));
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1"
+    ));
     b.values.push(workspace_id.into());
     match scope {
         OwnerScope::All => {}

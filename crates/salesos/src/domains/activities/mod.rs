@@ -66,7 +66,10 @@ impl NewActivity {
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
         if self.kind == ActivityKind::System {
-            errors.push(FieldError::new("kind", "`system` entries are written by SalesOS only"));
+            errors.push(FieldError::new(
+                "kind",
+                "`system` entries are written by SalesOS only",
+            ));
         }
         let subject = self.subject.trim();
         if subject.is_empty() || subject.chars().count() > 500 {
@@ -78,7 +81,11 @@ impl NewActivity {
         if self.metadata.as_ref().is_some_and(|m| !m.is_object()) {
             errors.push(FieldError::new("metadata", "must be a JSON object"));
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
     }
 }
 

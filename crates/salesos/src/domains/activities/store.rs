@@ -120,7 +120,10 @@ pub async fn list<C: ConnectionTrait>(
         let i = b.bind(id);
         b.push(&format!(" AND (occurred_at, id) < ({a}, {i})"));
     }
-    b.push(&format!(" ORDER BY occurred_at DESC, id DESC LIMIT {}", limit + 1));
+    b.push(&format!(
+        " ORDER BY occurred_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
     let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
     Ok(Row::find_by_statement(stmt)
         .all(conn)

@@ -43,7 +43,9 @@ async fn of_account(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> Result<Json<Page<Contact>>, Error> {
-    Ok(Json(service::of_account(&state.store, &principal, id, q).await?))
+    Ok(Json(
+        service::of_account(&state.store, &principal, id, q).await?,
+    ))
 }
 
 /// List contacts, newest first unless `sort` says otherwise.
@@ -80,7 +82,10 @@ async fn create(
     principal: Principal,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<(StatusCode, Json<Contact>), Error> {
-    Ok((StatusCode::CREATED, Json(service::create(&state.store, &principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create(&state.store, &principal, input).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -115,7 +120,9 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<Json<Contact>, Error> {
-    Ok(Json(service::update(&state.store, &principal, id, input).await?))
+    Ok(Json(
+        service::update(&state.store, &principal, id, input).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -146,7 +153,9 @@ async fn timeline(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<TimelineQuery>,
 ) -> Result<Json<Page<Activity>>, Error> {
-    Ok(Json(service::timeline(&state.store, &principal, id, q).await?))
+    Ok(Json(
+        service::timeline(&state.store, &principal, id, q).await?,
+    ))
 }
 
 /// Log a note, call, email, meeting or task on the contact's timeline.
@@ -162,5 +171,8 @@ async fn log_activity(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<NewActivity>,
 ) -> Result<(StatusCode, Json<Activity>), Error> {
-    Ok((StatusCode::CREATED, Json(service::log_activity(&state.store, &principal, id, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::log_activity(&state.store, &principal, id, input).await?),
+    ))
 }

@@ -167,10 +167,18 @@ const MAX_TEXT: usize = 255;
 const MAX_CUSTOM_FIELDS: usize = 100;
 
 /// Trim a text field; empty means absent. Refuse it when too long.
-fn text(field: &str, v: Option<String>, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+fn text(
+    field: &str,
+    v: Option<String>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     let v = v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
     if v.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be at most {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
         return None;
     }
     Some(v)
@@ -211,14 +219,44 @@ impl ContactFields {
         set!(owner_id, |v| v);
         set!(first_name, |v| text("first_name", v, MAX_NAME, &mut e));
         set!(last_name, |v| text("last_name", v, MAX_NAME, &mut e));
-        set!(email, |v| checked("email", v, EmailAddress::parse, |a| a.as_str().to_owned(), &mut e));
-        set!(phone, |v| checked("phone", v, PhoneNumber::parse, |p| p.as_str().to_owned(), &mut e));
-        set!(linkedin_url, |v| checked("linkedin_url", v, WebUrl::parse, |u| u.as_str().to_owned(), &mut e));
+        set!(email, |v| checked(
+            "email",
+            v,
+            EmailAddress::parse,
+            |a| a.as_str().to_owned(),
+            &mut e
+        ));
+        set!(phone, |v| checked(
+            "phone",
+            v,
+            PhoneNumber::parse,
+            |p| p.as_str().to_owned(),
+            &mut e
+        ));
+        set!(linkedin_url, |v| checked(
+            "linkedin_url",
+            v,
+            WebUrl::parse,
+            |u| u.as_str().to_owned(),
+            &mut e
+        ));
         set!(title, |v| text("title", v, MAX_TEXT, &mut e));
         set!(seniority, |v| v);
         set!(company, |v| text("company", v, MAX_TEXT, &mut e));
-        set!(timezone, |v| checked("timezone", v, TimeZone::parse, |t| t.name().to_owned(), &mut e));
-        set!(country, |v| checked("country", v, CountryCode::parse, |c| c.as_str().to_owned(), &mut e));
+        set!(timezone, |v| checked(
+            "timezone",
+            v,
+            TimeZone::parse,
+            |t| t.name().to_owned(),
+            &mut e
+        ));
+        set!(country, |v| checked(
+            "country",
+            v,
+            CountryCode::parse,
+            |c| c.as_str().to_owned(),
+            &mut e
+        ));
         set!(city, |v| text("city", v, MAX_NAME, &mut e));
         set!(source, |v| text("source", v, MAX_NAME, &mut e));
         set!(consent, |v| v);
@@ -229,7 +267,11 @@ impl ContactFields {
             f.tier = tier;
         }
         for (name, value, slot) in [
-            ("engagement_score", input.engagement_score, &mut f.engagement_score),
+            (
+                "engagement_score",
+                input.engagement_score,
+                &mut f.engagement_score,
+            ),
             ("intent_score", input.intent_score, &mut f.intent_score),
         ] {
             if let Some(v) = value {
@@ -248,37 +290,61 @@ impl ContactFields {
         if let Some(c) = &f.consent
             && c.source.as_ref().is_some_and(|s| s.len() > MAX_TEXT)
         {
-            e.push(FieldError::new("consent.source", format!("must be at most {MAX_TEXT} characters")));
+            e.push(FieldError::new(
+                "consent.source",
+                format!("must be at most {MAX_TEXT} characters"),
+            ));
         }
         if let Some(custom) = input.custom_fields {
             if custom.len() > MAX_CUSTOM_FIELDS {
-                e.push(FieldError::new("custom_fields", format!("at most {MAX_CUSTOM_FIELDS} fields")));
+                e.push(FieldError::new(
+                    "custom_fields",
+                    format!("at most {MAX_CUSTOM_FIELDS} fields"),
+                ));
             }
             if let Some(k) = custom.keys().find(|k| k.is_empty() || k.len() > 64) {
-                e.push(FieldError::new(format!("custom_fields.{k}"), "names must be 1 to 64 characters"));
+                e.push(FieldError::new(
+                    format!("custom_fields.{k}"),
+                    "names must be 1 to 64 characters",
+                ));
             }
             f.custom_fields = custom;
         }
         if let Some(ids) = input.crm_ids {
-            if let Some((k, _)) = ids.iter().find(|(k, v)| k.is_empty() || k.len() > 32 || v.trim().is_empty()) {
-                e.push(FieldError::new(format!("crm_ids.{k}"), "needs a provider name and a non-empty id"));
+            if let Some((k, _)) = ids
+                .iter()
+                .find(|(k, v)| k.is_empty() || k.len() > 32 || v.trim().is_empty())
+            {
+                e.push(FieldError::new(
+                    format!("crm_ids.{k}"),
+                    "needs a provider name and a non-empty id",
+                ));
             }
             f.crm_ids = ids;
         }
         if f.email.is_none() && f.first_name.is_none() && f.last_name.is_none() && e.is_empty() {
-            e.push(FieldError::new("email", "a contact needs an email or a name"));
+            e.push(FieldError::new(
+                "email",
+                "a contact needs an email or a name",
+            ));
         }
         if e.is_empty() { Ok(f) } else { Err(e) }
     }
 
     /// Lower-cased text the search index holds: name, email, company and title.
     pub fn search_text(&self) -> String {
-        [&self.first_name, &self.last_name, &self.email, &self.company, &self.title]
-            .into_iter()
-            .flatten()
-            .map(|s| s.to_lowercase())
-            .collect::<Vec<_>>()
-            .join(" ")
+        [
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+            &self.company,
+            &self.title,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
     }
 
     /// "First Last", or the email when there is no name.
@@ -289,12 +355,19 @@ impl ContactFields {
             .cloned()
             .collect::<Vec<_>>()
             .join(" ");
-        if name.is_empty() { self.email.clone().unwrap_or_default() } else { name }
+        if name.is_empty() {
+            self.email.clone().unwrap_or_default()
+        } else {
+            name
+        }
     }
 }
 
 /// Field-by-field differences between two versions: `{field: {"from": …, "to": …}}`.
-pub fn changes(before: &ContactFields, after: &ContactFields) -> serde_json::Map<String, serde_json::Value> {
+pub fn changes(
+    before: &ContactFields,
+    after: &ContactFields,
+) -> serde_json::Map<String, serde_json::Value> {
     let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
@@ -344,28 +417,47 @@ mod tests {
             .expect_err("invalid");
         let mut names = fields_of(errors);
         names.sort();
-        assert_eq!(names, ["country", "email", "engagement_score", "phone", "tier", "timezone"]);
+        assert_eq!(
+            names,
+            [
+                "country",
+                "email",
+                "engagement_score",
+                "phone",
+                "tier",
+                "timezone"
+            ]
+        );
     }
 
     #[test]
     fn a_contact_needs_an_email_or_a_name() {
-        let errors = ContactFields::default().apply(ContactInput::default()).expect_err("empty");
+        let errors = ContactFields::default()
+            .apply(ContactInput::default())
+            .expect_err("empty");
         assert_eq!(fields_of(errors), ["email"]);
     }
 
     #[test]
     fn patch_distinguishes_absent_from_null() {
         let base = ContactFields::default()
-            .apply(input(serde_json::json!({"email": "a@b.co", "title": "CEO", "city": "Oslo"})))
+            .apply(input(
+                serde_json::json!({"email": "a@b.co", "title": "CEO", "city": "Oslo"}),
+            ))
             .expect("base");
         let next = base
-            .apply(input(serde_json::json!({"title": null, "first_name": "Ann"})))
+            .apply(input(
+                serde_json::json!({"title": null, "first_name": "Ann"}),
+            ))
             .expect("patch");
         assert_eq!(next.title, None, "null clears");
         assert_eq!(next.city.as_deref(), Some("Oslo"), "absent keeps");
         let diff = changes(&base, &next);
         assert_eq!(diff.len(), 2);
-        assert_eq!(diff["title"], serde_json::json!({"from": "CEO", "to": null}));
+        assert_eq!(
+            diff["title"],
+            serde_json::json!({"from": "CEO", "to": null})
+        );
     }
 
     #[test]

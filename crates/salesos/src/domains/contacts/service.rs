@@ -125,10 +125,11 @@ impl ContactQuery {
         let owner_id = match self.owner_id.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("none") => Some(None),
-            Some(raw) => Some(Some(
-                raw.parse::<Uuid>()
-                    .map_err(|_| Error::invalid("owner_id", "must be a user id or `none`"))?,
-            )),
+            Some(raw) => {
+                Some(Some(raw.parse::<Uuid>().map_err(|_| {
+                    Error::invalid("owner_id", "must be a user id or `none`")
+                })?))
+            }
         };
         if self.tier.is_some_and(|t| !(1..=4).contains(&t)) {
             return Err(Error::invalid("tier", "must be 1, 2, 3 or 4"));
@@ -160,34 +161,53 @@ async fn check_references<C: sea_orm::ConnectionTrait>(
         && before.and_then(|b| b.account_id) != Some(account)
         && !accounts::service::exists(conn, principal.workspace_id, account).await?
     {
-        errors.push(FieldError::new("account_id", "no account with this id in the workspace"));
+        errors.push(FieldError::new(
+            "account_id",
+            "no account with this id in the workspace",
+        ));
     }
     if let Some(owner) = f.owner_id
         && before.and_then(|b| b.owner_id) != Some(owner)
     {
         if !principal.can_touch(Some(owner)) {
-            return Err(Error::Forbidden("a rep can assign contacts only to themselves".into()));
+            return Err(Error::Forbidden(
+                "a rep can assign contacts only to themselves".into(),
+            ));
         }
         if !auth_store::is_member(conn, principal.workspace_id, owner).await? {
-            errors.push(FieldError::new("owner_id", "no member of the workspace has this id"));
+            errors.push(FieldError::new(
+                "owner_id",
+                "no member of the workspace has this id",
+            ));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
 }
 
 fn email_conflict(err: sea_orm::DbErr) -> Error {
     match unique_violation(&err) {
-        Some(detail) if detail.contains("email") => {
-            Error::conflict("email", "a contact with this email already exists in the workspace")
-        }
+        Some(detail) if detail.contains("email") => Error::conflict(
+            "email",
+            "a contact with this email already exists in the workspace",
+        ),
         _ => Error::Store(err),
     }
 }
 
-pub async fn create(store: &Store, principal: &Principal, input: ContactInput) -> Result<Contact, Error> {
+pub async fn create(
+    store: &Store,
+    principal: &Principal,
+    input: ContactInput,
+) -> Result<Contact, Error> {
     principal.require(Action::WriteSales)?;
     let owner_given = input.owner_id.is_some();
-    let mut fields = ContactFields::default().apply(input).map_err(Error::Invalid)?;
+    let mut fields = ContactFields::default()
+        .apply(input)
+        .map_err(Error::Invalid)?;
     if !owner_given && principal.role == crate::platform::auth::Role::Rep {
         fields.owner_id = principal.user_id;
     }
@@ -207,34 +227,45 @@ pub async fn create(store: &Store, principal: &Principal, input: ContactInput) -
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("contact vanished after insert")))?;
     let contact = Contact::from(&row);
     let actor = Actor::from(principal);
-    activities::store::insert(&txn, activities::store::Entry {
-        workspace_id: principal.workspace_id,
-        contact_id: Some(id),
-        account_id: fields.account_id,
-        kind: ActivityKind::System,
-        subject: "Contact created",
-        body: None,
-        actor_type: actor.kind,
-        actor_id: actor.id.clone(),
-        metadata: serde_json::json!({}),
-        occurred_at: None,
-    })
+    activities::store::insert(
+        &txn,
+        activities::store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: Some(id),
+            account_id: fields.account_id,
+            kind: ActivityKind::System,
+            subject: "Contact created",
+            body: None,
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            metadata: serde_json::json!({}),
+            occurred_at: None,
+        },
+    )
     .await?;
-    audit::record(&txn, &actor, Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "contact.created",
-        entity_type: "contact",
-        entity_id: Some(id.to_string()),
-        before: None,
-        after: serde_json::to_value(&contact).ok(),
-    })
+    audit::record(
+        &txn,
+        &actor,
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "contact.created",
+            entity_type: "contact",
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: serde_json::to_value(&contact).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(contact)
 }
 
 /// A contact the caller may see, or 404.
-async fn visible<C: sea_orm::ConnectionTrait>(conn: &C, principal: &Principal, id: Uuid) -> Result<ContactRow, Error> {
+async fn visible<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ContactRow, Error> {
     match store::get(conn, principal.workspace_id, id).await? {
         Some(row) if principal.can_touch(row.owner_id) => Ok(row),
         _ => Err(Error::NotFound("contact")),
@@ -246,7 +277,12 @@ pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<Conta
     Ok(Contact::from(&visible(store.conn(), principal, id).await?))
 }
 
-pub async fn update(store: &Store, principal: &Principal, id: Uuid, input: ContactInput) -> Result<Contact, Error> {
+pub async fn update(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    input: ContactInput,
+) -> Result<Contact, Error> {
     principal.require(Action::WriteSales)?;
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
@@ -266,27 +302,34 @@ pub async fn update(store: &Store, principal: &Principal, id: Uuid, input: Conta
     let contact = Contact::from(&updated);
     let actor = Actor::from(principal);
     let names: Vec<&str> = diff.keys().map(String::as_str).collect();
-    activities::store::insert(&txn, activities::store::Entry {
-        workspace_id: principal.workspace_id,
-        contact_id: Some(id),
-        account_id: after.account_id,
-        kind: ActivityKind::System,
-        subject: &format!("Updated {}", names.join(", ")),
-        body: None,
-        actor_type: actor.kind,
-        actor_id: actor.id.clone(),
-        metadata: serde_json::json!({ "changes": diff }),
-        occurred_at: None,
-    })
+    activities::store::insert(
+        &txn,
+        activities::store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: Some(id),
+            account_id: after.account_id,
+            kind: ActivityKind::System,
+            subject: &format!("Updated {}", names.join(", ")),
+            body: None,
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            metadata: serde_json::json!({ "changes": diff }),
+            occurred_at: None,
+        },
+    )
     .await?;
-    audit::record(&txn, &actor, Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "contact.updated",
-        entity_type: "contact",
-        entity_id: Some(id.to_string()),
-        before: serde_json::to_value(Contact::from(&row)).ok(),
-        after: serde_json::to_value(&contact).ok(),
-    })
+    audit::record(
+        &txn,
+        &actor,
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "contact.updated",
+            entity_type: "contact",
+            entity_id: Some(id.to_string()),
+            before: serde_json::to_value(Contact::from(&row)).ok(),
+            after: serde_json::to_value(&contact).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(contact)
@@ -297,24 +340,36 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
     store::delete(&txn, principal.workspace_id, id).await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "contact.deleted",
-        entity_type: "contact",
-        entity_id: Some(id.to_string()),
-        before: serde_json::to_value(Contact::from(&row)).ok(),
-        after: None,
-    })
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "contact.deleted",
+            entity_type: "contact",
+            entity_id: Some(id.to_string()),
+            before: serde_json::to_value(Contact::from(&row)).ok(),
+            after: None,
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(())
 }
 
-pub async fn list(store: &Store, principal: &Principal, q: ContactQuery) -> Result<Page<Contact>, Error> {
+pub async fn list(
+    store: &Store,
+    principal: &Principal,
+    q: ContactQuery,
+) -> Result<Page<Contact>, Error> {
     principal.require(Action::ReadSales)?;
     let limit = page_size(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), SORTS, "-created_at")?;
-    let after = q.cursor.as_deref().map(|c| Cursor::decode(c, &sort.name())).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &sort.name()))
+        .transpose()?;
     let filter = q.filter()?;
     let rows = store::list(
         store.conn(),
@@ -338,45 +393,81 @@ pub async fn list(store: &Store, principal: &Principal, q: ContactQuery) -> Resu
 }
 
 /// The contacts of an account the caller may see.
-pub async fn of_account(store: &Store, principal: &Principal, account_id: Uuid, q: ContactQuery) -> Result<Page<Contact>, Error> {
+pub async fn of_account(
+    store: &Store,
+    principal: &Principal,
+    account_id: Uuid,
+    q: ContactQuery,
+) -> Result<Page<Contact>, Error> {
     accounts::service::get(store, principal, account_id).await?;
-    list(store, principal, ContactQuery { account_id: Some(account_id), ..q }).await
+    list(
+        store,
+        principal,
+        ContactQuery {
+            account_id: Some(account_id),
+            ..q
+        },
+    )
+    .await
 }
 
-pub async fn timeline(store: &Store, principal: &Principal, id: Uuid, q: TimelineQuery) -> Result<Page<Activity>, Error> {
+pub async fn timeline(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    q: TimelineQuery,
+) -> Result<Page<Activity>, Error> {
     principal.require(Action::ReadSales)?;
     visible(store.conn(), principal, id).await?;
-    activities::timeline(store.conn(), principal.workspace_id, Subject::Contact(id), q).await
+    activities::timeline(
+        store.conn(),
+        principal.workspace_id,
+        Subject::Contact(id),
+        q,
+    )
+    .await
 }
 
 /// Log a note, call, email, meeting or task on a contact's timeline.
-pub async fn log_activity(store: &Store, principal: &Principal, id: Uuid, input: NewActivity) -> Result<Activity, Error> {
+pub async fn log_activity(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    input: NewActivity,
+) -> Result<Activity, Error> {
     principal.require(Action::WriteSales)?;
     input.validate()?;
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
     let actor = Actor::from(principal);
-    let activity = activities::store::insert(&txn, activities::store::Entry {
-        workspace_id: principal.workspace_id,
-        contact_id: Some(id),
-        account_id: row.account_id,
-        kind: input.kind,
-        subject: input.subject.trim(),
-        body: input.body.as_deref(),
-        actor_type: actor.kind,
-        actor_id: actor.id.clone(),
-        metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
-        occurred_at: input.occurred_at,
-    })
+    let activity = activities::store::insert(
+        &txn,
+        activities::store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: Some(id),
+            account_id: row.account_id,
+            kind: input.kind,
+            subject: input.subject.trim(),
+            body: input.body.as_deref(),
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+            occurred_at: input.occurred_at,
+        },
+    )
     .await?;
-    audit::record(&txn, &actor, Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "activity.created",
-        entity_type: "activity",
-        entity_id: Some(activity.id.to_string()),
-        before: None,
-        after: serde_json::to_value(&activity).ok(),
-    })
+    audit::record(
+        &txn,
+        &actor,
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "activity.created",
+            entity_type: "activity",
+            entity_id: Some(activity.id.to_string()),
+            before: None,
+            after: serde_json::to_value(&activity).ok(),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(activity)

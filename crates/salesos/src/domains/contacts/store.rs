@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::model::{ConsentBasis, ContactFields, ContactStatus, Seniority, Consent};
+use super::model::{Consent, ConsentBasis, ContactFields, ContactStatus, Seniority};
 use crate::platform::{
     auth::OwnerScope,
     store::{
@@ -74,7 +74,10 @@ impl ContactRow {
             phone: self.phone.clone(),
             linkedin_url: self.linkedin_url.clone(),
             title: self.title.clone(),
-            seniority: self.seniority.as_deref().and_then(|s| s.parse::<Seniority>().ok()),
+            seniority: self
+                .seniority
+                .as_deref()
+                .and_then(|s| s.parse::<Seniority>().ok()),
             company: self.company.clone(),
             status: Some(self.status.parse().unwrap_or(ContactStatus::New)),
             tier: self.tier,
@@ -117,7 +120,10 @@ fn writable_values(f: &ContactFields) -> Vec<Value> {
         f.country.clone().into(),
         f.city.clone().into(),
         f.source.clone().into(),
-        f.consent.as_ref().map(|c| c.basis.as_str().to_owned()).into(),
+        f.consent
+            .as_ref()
+            .map(|c| c.basis.as_str().to_owned())
+            .into(),
         f.consent.as_ref().map(|c| c.obtained_at).into(),
         f.consent.as_ref().and_then(|c| c.source.clone()).into(),
         f.do_not_contact.into(),
@@ -128,10 +134,31 @@ fn writable_values(f: &ContactFields) -> Vec<Value> {
 }
 
 const WRITABLE: [&str; 25] = [
-    "account_id", "owner_id", "first_name", "last_name", "email", "phone", "linkedin_url", "title",
-    "seniority", "company", "status", "tier", "engagement_score", "intent_score", "timezone",
-    "country", "city", "source", "consent_basis", "consent_at", "consent_source", "do_not_contact",
-    "custom_fields", "crm_ids", "search_text",
+    "account_id",
+    "owner_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "linkedin_url",
+    "title",
+    "seniority",
+    "company",
+    "status",
+    "tier",
+    "engagement_score",
+    "intent_score",
+    "timezone",
+    "country",
+    "city",
+    "source",
+    "consent_basis",
+    "consent_at",
+    "consent_source",
+    "do_not_contact",
+    "custom_fields",
+    "crm_ids",
+    "search_text",
 ];
 
 pub async fn insert<C: ConnectionTrait>(
@@ -188,11 +215,19 @@ pub async fn get<C: ConnectionTrait>(
     id: Uuid,
 ) -> Result<Option<ContactRow>, DbErr> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(conn.get_database_backend(), &sql, vec![workspace_id.into(), id.into()]);
+    let stmt = statement(
+        conn.get_database_backend(),
+        &sql,
+        vec![workspace_id.into(), id.into()],
+    );
     ContactRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn delete<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
+pub async fn delete<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<u64, DbErr> {
     exec(
         conn,
         "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
@@ -217,9 +252,21 @@ pub struct Filter {
 }
 
 pub const SORTS: &[SortField] = &[
-    SortField { name: "created_at", column: "created_at", kind: KeyKind::Timestamp },
-    SortField { name: "updated_at", column: "updated_at", kind: KeyKind::Timestamp },
-    SortField { name: "engagement_score", column: "engagement_score", kind: KeyKind::Integer },
+    SortField {
+        name: "created_at",
+        column: "created_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "updated_at",
+        column: "updated_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "engagement_score",
+        column: "engagement_score",
+        kind: KeyKind::Integer,
+    },
 ];
 
 /// Add the filter's conditions (everything after `WHERE workspace_id = $1`).
@@ -302,7 +349,9 @@ pub async fn list<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<ContactRow>, crate::platform::error::Error> {
     let backend = conn.get_database_backend();
-    let mut b = SqlBuilder::new(&format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1"));
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1"
+    ));
     b.values.push(workspace_id.into());
     conditions(&mut b, backend, filter, scope);
     if let Some(c) = after {
@@ -315,7 +364,11 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// Is there a contact with this id in the workspace?
-pub async fn exists<C: ConnectionTrait>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn exists<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2",

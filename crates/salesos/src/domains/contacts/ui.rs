@@ -27,9 +27,18 @@ use crate::{
 };
 
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("contacts/list.html", include_str!("../../../templates/contacts/list.html")),
-    ("contacts/rows.html", include_str!("../../../templates/contacts/rows.html")),
-    ("contacts/detail.html", include_str!("../../../templates/contacts/detail.html")),
+    (
+        "contacts/list.html",
+        include_str!("../../../templates/contacts/list.html"),
+    ),
+    (
+        "contacts/rows.html",
+        include_str!("../../../templates/contacts/rows.html"),
+    ),
+    (
+        "contacts/detail.html",
+        include_str!("../../../templates/contacts/detail.html"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -54,17 +63,24 @@ async fn list_page(
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
     let status = match p.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse::<ContactStatus>().map_err(|e| Error::invalid("status", e))?),
+        Some(s) => Some(
+            s.parse::<ContactStatus>()
+                .map_err(|e| Error::invalid("status", e))?,
+        ),
         None => None,
     };
     let q = p.q.clone().unwrap_or_default();
-    let page_data = service::list(&state.store, &principal, ContactQuery {
-        q: Some(q.clone()),
-        status,
-        cursor: p.cursor.filter(|c| !c.is_empty()),
-        limit: Some(50),
-        ..Default::default()
-    })
+    let page_data = service::list(
+        &state.store,
+        &principal,
+        ContactQuery {
+            q: Some(q.clone()),
+            status,
+            cursor: p.cursor.filter(|c| !c.is_empty()),
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
     .await?;
     let ctx = context! {
         contacts => to_value(&page_data.data), next_cursor => page_data.next_cursor, q => q,
@@ -75,7 +91,11 @@ async fn list_page(
     if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
         return Ok(Html(state.templates.render("contacts/rows.html", ctx)?).into_response());
     }
-    Ok(page(&state, &principal, "contacts/list.html", "contacts", ctx).await?.into_response())
+    Ok(
+        page(&state, &principal, "contacts/list.html", "contacts", ctx)
+            .await?
+            .into_response(),
+    )
 }
 
 async fn detail(
@@ -93,7 +113,17 @@ async fn render_detail(
     errors: Option<Vec<crate::platform::error::FieldError>>,
 ) -> Result<Html<String>, PageError> {
     let contact = service::get(&state.store, principal, id).await?;
-    let timeline = service::timeline(&state.store, principal, id, TimelineQuery { limit: Some(100), cursor: None, kind: None }).await?;
+    let timeline = service::timeline(
+        &state.store,
+        principal,
+        id,
+        TimelineQuery {
+            limit: Some(100),
+            cursor: None,
+            kind: None,
+        },
+    )
+    .await?;
     let members = auth_store::members(state.store.conn(), principal.workspace_id).await?;
     Ok(page(state, principal, "contacts/detail.html", "contacts", context! {
         contact => to_value(&contact), timeline => to_value(&timeline.data), errors => to_value(&errors.unwrap_or_default()),
@@ -128,13 +158,20 @@ fn set(v: Option<String>) -> Option<Option<String>> {
 impl ContactForm {
     fn into_input(self) -> Result<ContactInput, Error> {
         let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse::<ContactStatus>().map_err(|e| Error::invalid("status", e))?),
+            Some(s) => Some(
+                s.parse::<ContactStatus>()
+                    .map_err(|e| Error::invalid("status", e))?,
+            ),
             None => None,
         };
         let owner_id = match self.owner_id {
             None => None,
             Some(s) if s.trim().is_empty() => Some(None),
-            Some(s) => Some(Some(s.trim().parse::<Uuid>().map_err(|_| Error::invalid("owner_id", "is not a user id"))?)),
+            Some(s) => {
+                Some(Some(s.trim().parse::<Uuid>().map_err(|_| {
+                    Error::invalid("owner_id", "is not a user id")
+                })?))
+            }
         };
         Ok(ContactInput {
             first_name: set(self.first_name),
@@ -196,14 +233,22 @@ async fn add_note(
     Path(id): Path<Uuid>,
     Form(form): Form<NoteForm>,
 ) -> Result<Redirect, PageError> {
-    let kind = form.kind.parse::<ActivityKind>().map_err(|e| Error::invalid("kind", e))?;
-    service::log_activity(&state.store, &principal, id, NewActivity {
-        kind,
-        subject: form.subject,
-        body: form.body.filter(|b| !b.trim().is_empty()),
-        occurred_at: None,
-        metadata: None,
-    })
+    let kind = form
+        .kind
+        .parse::<ActivityKind>()
+        .map_err(|e| Error::invalid("kind", e))?;
+    service::log_activity(
+        &state.store,
+        &principal,
+        id,
+        NewActivity {
+            kind,
+            subject: form.subject,
+            body: form.body.filter(|b| !b.trim().is_empty()),
+            occurred_at: None,
+            metadata: None,
+        },
+    )
     .await?;
     Ok(Redirect::to(&format!("/app/contacts/{id}")))
 }

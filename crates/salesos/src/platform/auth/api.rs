@@ -1,10 +1,6 @@
 //! `/api/v1/api-keys`: admins list, create and revoke their workspace's keys.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -42,7 +38,10 @@ impl TryFrom<store::ApiKeyRow> for ApiKey {
     type Error = Error;
     fn try_from(r: store::ApiKeyRow) -> Result<Self, Error> {
         Ok(Self {
-            role: r.role.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))?,
+            role: r
+                .role
+                .parse()
+                .map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))?,
             id: r.id,
             name: r.name,
             prefix: r.prefix,
@@ -108,14 +107,20 @@ pub async fn create_key(
         input.expires_at,
     )
     .await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "api_key.created",
-        entity_type: "api_key",
-        entity_id: Some(issued.row.id.to_string()),
-        before: None,
-        after: Some(serde_json::json!({"name": name, "role": input.role, "prefix": issued.row.prefix})),
-    })
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "api_key.created",
+            entity_type: "api_key",
+            entity_id: Some(issued.row.id.to_string()),
+            before: None,
+            after: Some(
+                serde_json::json!({"name": name, "role": input.role, "prefix": issued.row.prefix}),
+            ),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(CreatedApiKey {
@@ -132,14 +137,18 @@ pub async fn revoke_key(state: &AppState, principal: &Principal, id: Uuid) -> Re
         return Err(Error::NotFound("API key"));
     };
     store::revoke_api_key(&txn, principal.workspace_id, id).await?;
-    audit::record(&txn, &Actor::from(principal), Change {
-        workspace_id: Some(principal.workspace_id),
-        action: "api_key.revoked",
-        entity_type: "api_key",
-        entity_id: Some(id.to_string()),
-        before: Some(serde_json::json!({"name": before.name, "revoked_at": before.revoked_at})),
-        after: Some(serde_json::json!({"name": before.name, "revoked": true})),
-    })
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "api_key.revoked",
+            entity_type: "api_key",
+            entity_id: Some(id.to_string()),
+            before: Some(serde_json::json!({"name": before.name, "revoked_at": before.revoked_at})),
+            after: Some(serde_json::json!({"name": before.name, "revoked": true})),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(())
@@ -161,8 +170,12 @@ pub async fn list_keys(
         }
         None => None,
     };
-    let rows = store::list_api_keys(state.store.conn(), principal.workspace_id, after, limit).await?;
-    let keys = rows.into_iter().map(ApiKey::try_from).collect::<Result<Vec<_>, _>>()?;
+    let rows =
+        store::list_api_keys(state.store.conn(), principal.workspace_id, after, limit).await?;
+    let keys = rows
+        .into_iter()
+        .map(ApiKey::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(paginate(keys, limit, |k| Cursor {
         sort: "-created_at".into(),
         key: serde_json::json!(k.created_at),
@@ -203,7 +216,10 @@ pub async fn create(
     principal: Principal,
     ApiJson(input): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), Error> {
-    Ok((StatusCode::CREATED, Json(create_key(&state, &principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(create_key(&state, &principal, input).await?),
+    ))
 }
 
 /// Revoke an API key; it stops working at once on every node.

@@ -34,7 +34,10 @@ pub fn parse(key: &str) -> Option<(&str, &str)> {
     let (prefix, secret) = rest.split_once('_')?;
     let ok = prefix.len() == PREFIX_LEN
         && secret.len() == SECRET_LEN
-        && prefix.bytes().chain(secret.bytes()).all(|c| c.is_ascii_alphanumeric());
+        && prefix
+            .bytes()
+            .chain(secret.bytes())
+            .all(|c| c.is_ascii_alphanumeric());
     ok.then_some((prefix, secret))
 }
 
@@ -145,7 +148,10 @@ mod tests {
     #[test]
     fn key_format_is_strict() {
         let k = format!("sos_{}_{}", "a".repeat(10), "B".repeat(32));
-        assert_eq!(parse(&k), Some(("aaaaaaaaaa", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")));
+        assert_eq!(
+            parse(&k),
+            Some(("aaaaaaaaaa", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"))
+        );
         assert!(parse("sos_short_secret").is_none());
         assert!(parse(&k.replace("sos_", "sk_")).is_none());
         assert!(parse(&format!("sos_{}_{}!", "a".repeat(10), "B".repeat(31))).is_none());

@@ -85,14 +85,17 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Middleware for `/api/v1`: a caller must be identified; their rate limit applies.
-pub async fn require_caller(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_caller(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let principal = match identify(&state, req.headers(), req.method()).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            let mut res = Error::Unauthenticated(
-                "send `Authorization: Bearer <API key>` or sign in".into(),
-            )
-            .into_response();
+            let mut res =
+                Error::Unauthenticated("send `Authorization: Bearer <API key>` or sign in".into())
+                    .into_response();
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),

@@ -78,7 +78,9 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown role `{s}`; expected admin, manager, rep, analyst or viewer"))
+            .ok_or_else(|| {
+                format!("unknown role `{s}`; expected admin, manager, rep, analyst or viewer")
+            })
     }
 }
 
@@ -98,8 +100,13 @@ pub enum Action {
 /// How the caller proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    ApiKey { key_id: Uuid },
-    Session { session_id: Uuid, csrf_token: String },
+    ApiKey {
+        key_id: Uuid,
+    },
+    Session {
+        session_id: Uuid,
+        csrf_token: String,
+    },
 }
 
 /// The authenticated caller of a request.
@@ -194,7 +201,9 @@ mod tests {
             workspace_id: Uuid::nil(),
             user_id: Some(me),
             role: Role::Rep,
-            credential: Credential::ApiKey { key_id: Uuid::nil() },
+            credential: Credential::ApiKey {
+                key_id: Uuid::nil(),
+            },
             request_id: None,
         };
         assert!(p.can_touch(None));

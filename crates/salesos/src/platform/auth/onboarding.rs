@@ -34,7 +34,11 @@ pub struct NewUser<'a> {
 
 /// Create the user (or reset the password of an existing one) with `role` in the workspace,
 /// creating the workspace if it does not exist. All or nothing.
-pub async fn create_user(store: &Store, actor: &Actor, u: NewUser<'_>) -> Result<UserCreated, Error> {
+pub async fn create_user(
+    store: &Store,
+    actor: &Actor,
+    u: NewUser<'_>,
+) -> Result<UserCreated, Error> {
     let mut errors = Vec::new();
     let slug = Slug::parse(u.workspace_slug)
         .map_err(|e| errors.push(FieldError::new("workspace", e.0)))
@@ -60,16 +64,24 @@ pub async fn create_user(store: &Store, actor: &Actor, u: NewUser<'_>) -> Result
     let workspace = match store::find_workspace_by_slug(&txn, slug.as_str()).await? {
         Some(w) => w,
         None => {
-            let w = store::insert_workspace(&txn, slug.as_str(), u.workspace_name.unwrap_or(slug.as_str()))
-                .await?;
-            audit::record(&txn, actor, Change {
-                workspace_id: Some(w.id),
-                action: "workspace.created",
-                entity_type: "workspace",
-                entity_id: Some(w.id.to_string()),
-                before: None,
-                after: Some(serde_json::json!({"slug": w.slug, "name": w.name})),
-            })
+            let w = store::insert_workspace(
+                &txn,
+                slug.as_str(),
+                u.workspace_name.unwrap_or(slug.as_str()),
+            )
+            .await?;
+            audit::record(
+                &txn,
+                actor,
+                Change {
+                    workspace_id: Some(w.id),
+                    action: "workspace.created",
+                    entity_type: "workspace",
+                    entity_id: Some(w.id.to_string()),
+                    before: None,
+                    after: Some(serde_json::json!({"slug": w.slug, "name": w.name})),
+                },
+            )
             .await?;
             w
         }
@@ -85,14 +97,18 @@ pub async fn create_user(store: &Store, actor: &Actor, u: NewUser<'_>) -> Result
         ),
     };
     store::upsert_membership(&txn, workspace.id, user_id, u.role.as_str()).await?;
-    audit::record(&txn, actor, Change {
-        workspace_id: Some(workspace.id),
-        action,
-        entity_type: "user",
-        entity_id: Some(user_id.to_string()),
-        before: None,
-        after: Some(serde_json::json!({"email": email.as_str(), "role": u.role})),
-    })
+    audit::record(
+        &txn,
+        actor,
+        Change {
+            workspace_id: Some(workspace.id),
+            action,
+            entity_type: "user",
+            entity_id: Some(user_id.to_string()),
+            before: None,
+            after: Some(serde_json::json!({"email": email.as_str(), "role": u.role})),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(UserCreated {
@@ -109,8 +125,12 @@ pub async fn setup_token_if_needed(store: &Store) -> Result<Option<String>, Erro
         return Ok(None);
     }
     let token = tokens::random_token(32);
-    store::insert_setup_token(conn, &tokens::digest(&token), Utc::now() + chrono::Duration::hours(24))
-        .await?;
+    store::insert_setup_token(
+        conn,
+        &tokens::digest(&token),
+        Utc::now() + chrono::Duration::hours(24),
+    )
+    .await?;
     Ok(Some(token))
 }
 

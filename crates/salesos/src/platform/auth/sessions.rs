@@ -128,7 +128,13 @@ mod tests {
             secure_cookie: true,
         };
         let c = set_cookie(&policy, "tok");
-        for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age=3600", "Path=/"] {
+        for attr in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Max-Age=3600",
+            "Path=/",
+        ] {
             assert!(c.contains(attr), "{c} lacks {attr}");
         }
     }
@@ -138,7 +144,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            "theme=dark; salesos_session=abc123; x=y".parse().expect("header"),
+            "theme=dark; salesos_session=abc123; x=y"
+                .parse()
+                .expect("header"),
         );
         assert_eq!(token_from(&h).as_deref(), Some("abc123"));
     }

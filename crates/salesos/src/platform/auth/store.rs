@@ -116,7 +116,10 @@ pub async fn count_users<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
         vec![],
     );
     let row = conn.query_one_raw(stmt).await?;
-    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, is_active";
@@ -181,7 +184,12 @@ pub async fn upsert_membership<C: ConnectionTrait>(
         conn,
         "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
-        vec![workspace_id.into(), user_id.into(), role.into(), now().into()],
+        vec![
+            workspace_id.into(),
+            user_id.into(),
+            role.into(),
+            now().into(),
+        ],
     )
     .await?;
     Ok(())
@@ -380,7 +388,10 @@ pub async fn list_api_keys<C: ConnectionTrait>(
         values.push(id.into());
         sql.push_str(" AND (created_at, id) < ($2, $3)");
     }
-    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT {}", limit + 1));
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
     let stmt = statement(conn.get_database_backend(), &sql, values);
     ApiKeyRow::find_by_statement(stmt).all(conn).await
 }

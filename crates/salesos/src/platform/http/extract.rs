@@ -85,7 +85,11 @@ fn describe(path: &str, message: &str) -> FieldError {
     };
     if let Some(name) = quoted("unknown field `") {
         // The path already ends at the unknown key.
-        let field = if base.is_empty() { name } else { base.to_owned() };
+        let field = if base.is_empty() {
+            name
+        } else {
+            base.to_owned()
+        };
         return FieldError::new(field, "unknown field");
     }
     if let Some(name) = quoted("missing field `") {

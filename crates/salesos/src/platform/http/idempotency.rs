@@ -104,7 +104,9 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
         Err(e) => return Err(e.into()),
     }
 
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let status = res.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // Not an answer worth repeating: let the client try again with the same key.
@@ -116,7 +118,9 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
         Ok(b) => b,
         Err(e) => {
             forget(conn, workspace_id, &key).await?;
-            return Err(Error::Internal(anyhow::anyhow!("response too large to store: {e}")));
+            return Err(Error::Internal(anyhow::anyhow!(
+                "response too large to store: {e}"
+            )));
         }
     };
     let content_type = parts
@@ -141,7 +145,11 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-async fn forget<C: ConnectionTrait>(conn: &C, workspace_id: uuid::Uuid, key: &str) -> Result<(), Error> {
+async fn forget<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: uuid::Uuid,
+    key: &str,
+) -> Result<(), Error> {
     exec(
         conn,
         "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND idempotency_key = $2",
@@ -185,7 +193,10 @@ async fn replay<C: ConnectionTrait>(
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::OK);
     let mut res = (status, body.unwrap_or_default()).into_response();
-    if let Some(ct) = stored.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(ct) = stored
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
         res.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     res.headers_mut()

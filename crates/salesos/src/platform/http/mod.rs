@@ -55,7 +55,10 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         // Setup links carry a token in the URL: never send URLs to other sites.
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),

@@ -85,9 +85,12 @@ impl Error {
                 Problem::new(status, "unauthenticated", "Authentication required", detail)
             }
             Error::Forbidden(detail) => Problem::new(status, "forbidden", "Forbidden", detail),
-            Error::NotFound(what) => {
-                Problem::new(status, "not-found", "Not found", format!("{what} not found"))
-            }
+            Error::NotFound(what) => Problem::new(
+                status,
+                "not-found",
+                "Not found",
+                format!("{what} not found"),
+            ),
             Error::Conflict { field, message } => {
                 let mut p = Problem::new(status, "conflict", "Conflict", message.clone());
                 p.errors = vec![FieldError::new(field.clone(), message.clone())];
@@ -99,9 +102,12 @@ impl Error {
                 "Idempotency key reused",
                 detail,
             ),
-            Error::UnsupportedMediaType(detail) => {
-                Problem::new(status, "unsupported-media-type", "Unsupported media type", detail)
-            }
+            Error::UnsupportedMediaType(detail) => Problem::new(
+                status,
+                "unsupported-media-type",
+                "Unsupported media type",
+                detail,
+            ),
             Error::PayloadTooLarge => Problem::new(
                 status,
                 "payload-too-large",

@@ -47,9 +47,7 @@ impl RateLimiter {
         };
         if buckets.len() > SWEEP_THRESHOLD {
             let (cap, rate) = (self.capacity, self.per_second);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.last).as_secs_f64() * rate < cap
-            });
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < cap);
         }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: self.capacity,

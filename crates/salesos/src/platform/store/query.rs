@@ -72,13 +72,20 @@ impl Sort {
             Some(n) => (true, n),
             None => (false, raw),
         };
-        let field = fields.iter().find(|f| f.name == name).copied().ok_or_else(|| {
-            let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-            Error::invalid(
-                "sort",
-                format!("unknown sort `{raw}`; use one of {} (prefix - for descending)", names.join(", ")),
-            )
-        })?;
+        let field = fields
+            .iter()
+            .find(|f| f.name == name)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                Error::invalid(
+                    "sort",
+                    format!(
+                        "unknown sort `{raw}`; use one of {} (prefix - for descending)",
+                        names.join(", ")
+                    ),
+                )
+            })?;
         Ok(Self { field, descending })
     }
 
@@ -156,8 +163,16 @@ mod tests {
     use super::*;
 
     const FIELDS: &[SortField] = &[
-        SortField { name: "created_at", column: "created_at", kind: KeyKind::Timestamp },
-        SortField { name: "score", column: "engagement_score", kind: KeyKind::Integer },
+        SortField {
+            name: "created_at",
+            column: "created_at",
+            kind: KeyKind::Timestamp,
+        },
+        SortField {
+            name: "score",
+            column: "engagement_score",
+            kind: KeyKind::Integer,
+        },
     ];
 
     #[test]
@@ -165,7 +180,10 @@ mod tests {
         let s = Sort::parse(Some("-score"), FIELDS, "-created_at").expect("sort");
         assert!(s.descending);
         assert_eq!(s.field.column, "engagement_score");
-        assert_eq!(s.order_by("c."), " ORDER BY c.engagement_score DESC, c.id DESC");
+        assert_eq!(
+            s.order_by("c."),
+            " ORDER BY c.engagement_score DESC, c.id DESC"
+        );
         let err = Sort::parse(Some("email; DROP TABLE x"), FIELDS, "-created_at").expect_err("bad");
         assert!(matches!(err, Error::Invalid(ref v) if v[0].field == "sort"));
     }
@@ -177,7 +195,10 @@ mod tests {
         b.values.push(1i32.into());
         let c = s.cursor(serde_json::json!("2026-01-01T00:00:00Z"), Uuid::nil());
         s.after(&mut b, "", &c).expect("after");
-        assert_eq!(b.sql, "SELECT * FROM t WHERE w = $1 AND (created_at, id) < ($2, $3)");
+        assert_eq!(
+            b.sql,
+            "SELECT * FROM t WHERE w = $1 AND (created_at, id) < ($2, $3)"
+        );
         assert_eq!(b.values.len(), 3);
     }
 

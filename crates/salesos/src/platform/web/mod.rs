@@ -21,21 +21,55 @@ use crate::platform::{
 
 /// Templates of the platform itself; areas add theirs through [`Templates::new`].
 const PLATFORM_TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("../../../templates/layout.html")),
+    (
+        "layout.html",
+        include_str!("../../../templates/layout.html"),
+    ),
     ("login.html", include_str!("../../../templates/login.html")),
     ("setup.html", include_str!("../../../templates/setup.html")),
-    ("api_keys.html", include_str!("../../../templates/api_keys.html")),
+    (
+        "api_keys.html",
+        include_str!("../../../templates/api_keys.html"),
+    ),
 ];
 
 /// Files served under `/assets/`: (name, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("htmx.min.js", "text/javascript", include_bytes!("../../../assets/vendor/htmx.min.js")),
-    ("pico.min.css", "text/css", include_bytes!("../../../assets/vendor/pico.min.css")),
-    ("swagger-ui-bundle.js", "text/javascript", include_bytes!("../../../assets/vendor/swagger-ui-bundle.js")),
-    ("swagger-ui.css", "text/css", include_bytes!("../../../assets/vendor/swagger-ui.css")),
-    ("salesos.css", "text/css", include_bytes!("../../../assets/salesos.css")),
-    ("salesos.js", "text/javascript", include_bytes!("../../../assets/salesos.js")),
-    ("docs.js", "text/javascript", include_bytes!("../../../assets/docs.js")),
+    (
+        "htmx.min.js",
+        "text/javascript",
+        include_bytes!("../../../assets/vendor/htmx.min.js"),
+    ),
+    (
+        "pico.min.css",
+        "text/css",
+        include_bytes!("../../../assets/vendor/pico.min.css"),
+    ),
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript",
+        include_bytes!("../../../assets/vendor/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css",
+        include_bytes!("../../../assets/vendor/swagger-ui.css"),
+    ),
+    (
+        "salesos.css",
+        "text/css",
+        include_bytes!("../../../assets/salesos.css"),
+    ),
+    (
+        "salesos.js",
+        "text/javascript",
+        include_bytes!("../../../assets/salesos.js"),
+    ),
+    (
+        "docs.js",
+        "text/javascript",
+        include_bytes!("../../../assets/docs.js"),
+    ),
 ];
 
 /// The compiled templates.
@@ -116,7 +150,11 @@ pub async fn require_session(State(state): State<AppState>, req: Request, next: 
     let principal = match principal {
         Ok(Some(p)) => p,
         Ok(None) => {
-            let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/app");
+            let next_path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/app");
             let target = format!("/login?next={}", urlencode(next_path));
             if req.headers().contains_key("hx-request") {
                 let mut res = StatusCode::UNAUTHORIZED.into_response();
@@ -129,7 +167,10 @@ pub async fn require_session(State(state): State<AppState>, req: Request, next: 
         }
         Err(e) => return e.into_response(),
     };
-    let req = if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+    let req = if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
         req
     } else {
         match csrf_checked(&state, &principal, req).await {
@@ -150,15 +191,22 @@ pub async fn require_session(State(state): State<AppState>, req: Request, next: 
 
 /// An unsafe request must carry the session's CSRF token: in the `X-CSRF-Token` header
 /// (htmx) or, for a plain HTML form, in its `_csrf` field.
-async fn csrf_checked(state: &AppState, principal: &Principal, req: Request) -> Result<Request, Error> {
-    if req.headers().contains_key(crate::platform::auth::middleware::CSRF_HEADER) {
+async fn csrf_checked(
+    state: &AppState,
+    principal: &Principal,
+    req: Request,
+) -> Result<Request, Error> {
+    if req
+        .headers()
+        .contains_key(crate::platform::auth::middleware::CSRF_HEADER)
+    {
         check_csrf(principal, req.headers())?;
         return Ok(req);
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let is_form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
     if !is_form {
         return Err(Error::Forbidden("missing or wrong CSRF token".into()));
     }
@@ -249,7 +297,13 @@ impl IntoResponse for PageError {
         let details: String = problem
             .errors
             .iter()
-            .map(|e| format!("<li><b>{}</b>: {}</li>", escape(&e.field), escape(&e.message)))
+            .map(|e| {
+                format!(
+                    "<li><b>{}</b>: {}</li>",
+                    escape(&e.field),
+                    escape(&e.message)
+                )
+            })
             .collect();
         let body = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>\

@@ -35,7 +35,10 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-pub async fn login_form(State(state): State<AppState>, Query(q): Query<NextQuery>) -> Result<Html<String>, PageError> {
+pub async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<NextQuery>,
+) -> Result<Html<String>, PageError> {
     Ok(Html(state.templates.render(
         "login.html",
         context! { next => safe_next(q.next.as_deref()) },
@@ -70,7 +73,8 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
             &format!("Too many failed attempts. Try again in {secs} seconds."),
             StatusCode::TOO_MANY_REQUESTS,
         )?;
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Ok(res);
     }
     let conn = state.store.conn();
@@ -86,14 +90,23 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     let (Some(user), true) = (user, verified) else {
         return retry("Wrong email or password.", StatusCode::UNAUTHORIZED);
     };
-    let Some((workspace, _role)) = auth_store::memberships_of(conn, user.id).await?.into_iter().next()
+    let Some((workspace, _role)) = auth_store::memberships_of(conn, user.id)
+        .await?
+        .into_iter()
+        .next()
     else {
-        return retry("This user belongs to no workspace yet.", StatusCode::FORBIDDEN);
+        return retry(
+            "This user belongs to no workspace yet.",
+            StatusCode::FORBIDDEN,
+        );
     };
     state.login_limiter.forgive(&limit_key);
     let started = sessions::start(conn, &state.sessions, user.id, workspace.id).await?;
     let mut res = Redirect::to(&next).into_response();
-    set_cookie(res.headers_mut(), &sessions::set_cookie(&state.sessions, &started.token));
+    set_cookie(
+        res.headers_mut(),
+        &sessions::set_cookie(&state.sessions, &started.token),
+    );
     Ok(res)
 }
 
@@ -104,12 +117,16 @@ fn set_cookie(headers: &mut HeaderMap, value: &str) {
 }
 
 /// End the session and clear its cookie.
-pub async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, PageError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, PageError> {
     if let crate::platform::auth::Credential::Session { session_id, .. } = principal.credential {
         auth_store::delete_session(state.store.conn(), session_id).await?;
     }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().insert("hx-redirect", HeaderValue::from_static("/login"));
+    res.headers_mut()
+        .insert("hx-redirect", HeaderValue::from_static("/login"));
     set_cookie(res.headers_mut(), &sessions::clear_cookie(&state.sessions));
     Ok(res)
 }
@@ -119,7 +136,10 @@ pub struct SetupQuery {
     token: Option<String>,
 }
 
-pub async fn setup_form(State(state): State<AppState>, Query(q): Query<SetupQuery>) -> Result<Response, PageError> {
+pub async fn setup_form(
+    State(state): State<AppState>,
+    Query(q): Query<SetupQuery>,
+) -> Result<Response, PageError> {
     let token = q.token.unwrap_or_default();
     if !onboarding::setup_token_valid(&state.store, &token).await? {
         return Err(Error::Forbidden(
@@ -127,7 +147,12 @@ pub async fn setup_form(State(state): State<AppState>, Query(q): Query<SetupQuer
         )
         .into());
     }
-    Ok(Html(state.templates.render("setup.html", context! { token => token })?).into_response())
+    Ok(Html(
+        state
+            .templates
+            .render("setup.html", context! { token => token })?,
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -140,7 +165,10 @@ pub struct SetupForm {
 }
 
 /// Create the first workspace and admin, and sign them in.
-pub async fn setup(State(state): State<AppState>, Form(f): Form<SetupForm>) -> Result<Response, PageError> {
+pub async fn setup(
+    State(state): State<AppState>,
+    Form(f): Form<SetupForm>,
+) -> Result<Response, PageError> {
     let created = onboarding::complete_setup(
         &state.store,
         FirstAdmin {
@@ -164,10 +192,18 @@ pub async fn setup(State(state): State<AppState>, Form(f): Form<SetupForm>) -> R
         }
         Err(e) => return Err(e.into()),
     };
-    let started =
-        sessions::start(state.store.conn(), &state.sessions, created.user_id, created.workspace_id).await?;
+    let started = sessions::start(
+        state.store.conn(),
+        &state.sessions,
+        created.user_id,
+        created.workspace_id,
+    )
+    .await?;
     let mut res = Redirect::to("/app/contacts").into_response();
-    set_cookie(res.headers_mut(), &sessions::set_cookie(&state.sessions, &started.token));
+    set_cookie(
+        res.headers_mut(),
+        &sessions::set_cookie(&state.sessions, &started.token),
+    );
     Ok(res)
 }
 
@@ -176,11 +212,28 @@ pub async fn home() -> Redirect {
     Redirect::to("/app/contacts")
 }
 
-pub async fn api_keys_page(State(state): State<AppState>, principal: Principal) -> Result<Html<String>, PageError> {
-    let keys = keys_api::list_keys(&state, &principal, ListQuery { limit: Some(500), cursor: None }).await?;
-    Ok(page(&state, &principal, "api_keys.html", "api-keys", context! {
-        keys => to_value(&keys.data), roles => Role::ALL.map(|r| r.as_str()),
-    })
+pub async fn api_keys_page(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Html<String>, PageError> {
+    let keys = keys_api::list_keys(
+        &state,
+        &principal,
+        ListQuery {
+            limit: Some(500),
+            cursor: None,
+        },
+    )
+    .await?;
+    Ok(page(
+        &state,
+        &principal,
+        "api_keys.html",
+        "api-keys",
+        context! {
+            keys => to_value(&keys.data), roles => Role::ALL.map(|r| r.as_str()),
+        },
+    )
     .await?)
 }
 
@@ -196,9 +249,29 @@ pub async fn api_keys_create(
     principal: Principal,
     Form(f): Form<NewKeyForm>,
 ) -> Result<Html<String>, PageError> {
-    let role: Role = f.role.parse().map_err(|e: String| Error::invalid("role", e))?;
-    let created = keys_api::create_key(&state, &principal, CreateApiKey { name: f.name, role, expires_at: None }).await?;
-    let keys = keys_api::list_keys(&state, &principal, ListQuery { limit: Some(500), cursor: None }).await?;
+    let role: Role = f
+        .role
+        .parse()
+        .map_err(|e: String| Error::invalid("role", e))?;
+    let created = keys_api::create_key(
+        &state,
+        &principal,
+        CreateApiKey {
+            name: f.name,
+            role,
+            expires_at: None,
+        },
+    )
+    .await?;
+    let keys = keys_api::list_keys(
+        &state,
+        &principal,
+        ListQuery {
+            limit: Some(500),
+            cursor: None,
+        },
+    )
+    .await?;
     Ok(page(&state, &principal, "api_keys.html", "api-keys", context! {
         keys => to_value(&keys.data), roles => Role::ALL.map(|r| r.as_str()), new_key => created.key,
     })

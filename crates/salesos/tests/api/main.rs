@@ -1,0 +1,15 @@
+//! API tests, built as one binary. Each test starts its own SalesOS over its own database.
+
+// JSON answers are read with `body["field"]`: a missing field is a failed test, as it should be.
+#![allow(clippy::indexing_slicing)]
+
+mod accounts;
+mod audit;
+mod auth;
+mod browser;
+mod cli;
+mod contacts;
+mod helpers;
+mod idempotency;
+mod platform;
+mod sessions;

@@ -1,0 +1,175 @@
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_ready_and_metrics() {
+    let app = spawn_app().await;
+    let health = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.client.get(app.url("/ready")).send().await.expect("req");
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.expect("json")["database"],
+        "ok"
+    );
+
+    app.get("/api/v1/contacts").await;
+    app.get("/api/v1/contacts/00000000-0000-0000-0000-000000000000")
+        .await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"salesos_http_requests_total{method="GET",route="/api/v1/contacts",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/api/v1/contacts/{id}",status="404""#),
+        "route templates, not raw ids: {metrics}"
+    );
+    assert!(
+        metrics.contains("salesos_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("salesos_db_pool_connections"), "{metrics}");
+    assert!(metrics.contains("salesos_build_info{version="), "{metrics}");
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/login")).send().await.expect("req");
+    let h = res.headers();
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert!(!h["x-request-id"].is_empty());
+    let given = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        given.headers()["x-request-id"],
+        "trace-me-123",
+        "a caller's request id is kept"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_as_problems() {
+    let app = crate::helpers::spawn_app_with(|s| s.max_body_bytes = 1024).await;
+    let big = serde_json::json!({"email": "a@b.co", "custom_fields": {"blob": "x".repeat(4096)}});
+    let res = app.post("/api/v1/contacts", big).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.content_type(), "application/problem+json");
+}
+
+#[tokio::test]
+async fn openapi_document_and_offline_docs_page() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, methods) in [
+        ("/api/v1/contacts", &["get", "post"][..]),
+        ("/api/v1/contacts/{id}", &["get", "patch", "delete"][..]),
+        ("/api/v1/contacts/{id}/activities", &["get", "post"][..]),
+        ("/api/v1/accounts", &["get", "post"][..]),
+        ("/api/v1/accounts/{id}", &["get", "patch", "delete"][..]),
+        ("/api/v1/accounts/{id}/contacts", &["get"][..]),
+        ("/api/v1/accounts/{id}/activities", &["get", "post"][..]),
+        ("/api/v1/api-keys", &["get", "post"][..]),
+        ("/api/v1/api-keys/{id}", &["delete"][..]),
+        ("/api/v1/audit", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*m)).is_some(),
+                "{m} {path} missing from OpenAPI"
+            );
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for s in [
+        "Contact",
+        "ContactInput",
+        "Account",
+        "AccountInput",
+        "Problem",
+        "Activity",
+        "ApiKey",
+    ] {
+        assert!(schemas.contains_key(s), "schema {s} missing");
+    }
+    let docs = app
+        .client
+        .get(app.url("/api/v1/docs"))
+        .send()
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("text");
+    assert!(docs.contains("/assets/swagger-ui-bundle.js"));
+    let js = app
+        .client
+        .get(app.url("/assets/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        js.status(),
+        StatusCode::OK,
+        "the docs script is served by SalesOS itself"
+    );
+    assert!(js.bytes().await.expect("bytes").len() > 100_000);
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_problems() {
+    let app = spawn_app().await;
+    let res = app.get("/api/v1/nothing-here").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.content_type(), "application/problem+json");
+    let wrong_method = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/contacts",
+            &app.admin_key,
+            None,
+        )
+        .await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.content_type(), "application/problem+json");
+}
