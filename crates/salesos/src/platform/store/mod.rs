@@ -66,6 +66,10 @@ impl Store {
     /// Apply every pending migration.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         migrations::Migrator::up(&self.db, None).await?;
+        if self.backend() == DbBackend::Sqlite {
+            // Refresh the planner's statistics where they are stale (cheap when they are not).
+            self.db.execute_unprepared("PRAGMA optimize").await?;
+        }
         Ok(())
     }
 
