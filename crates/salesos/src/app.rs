@@ -14,9 +14,9 @@ use axum::{
 };
 use tokio::net::TcpListener;
 use tower_http::{
+    LatencyUnit,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
-    LatencyUnit,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use utoipa::{
@@ -306,14 +306,13 @@ async fn ready(State(state): State<AppState>) -> Response {
     if state.store.ping().await {
         Json(serde_json::json!({"status": "ready", "database": "ok"})).into_response()
     } else {
-        let mut p = crate::platform::http::problem::Problem::new(
+        crate::platform::http::problem::Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",
             "the database does not answer",
-        );
-        p.status = 503;
-        p.into_response()
+        )
+        .into_response()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::{
     Form,
-    extract::{Query, Request, State},
+    extract::{FromRequest, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -286,5 +286,3 @@ pub async fn api_keys_revoke(
     keys_api::revoke_key(&state, &principal, id).await?;
     Ok(Redirect::to("/app/settings/api-keys"))
 }
-
-use axum::extract::FromRequest;
