@@ -1,6 +1,7 @@
 //! Value types with rules, parsed on construction. Pure: no database, HTTP or runtime
 //! types, so every rule here is tested without I/O.
 
+pub mod patch;
 pub mod values;
 
 pub use values::*;

@@ -3,11 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{model::Domain, platform::error::FieldError, text_enum};
+use crate::{
+    model::{Domain, patch::patch},
+    platform::error::FieldError,
+    text_enum,
+};
 
 text_enum! {
     pub enum AccountStatus {
@@ -46,14 +50,6 @@ pub struct AccountFields {
     pub owner_id: Option<Uuid>,
     pub crm_ids: BTreeMap<String, String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-fn patch<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// An account to create, or a change to one (PATCH): fields left out stay, `null` clears.
@@ -195,23 +191,6 @@ impl AccountFields {
         .collect::<Vec<_>>()
         .join(" ")
     }
-}
-
-pub fn changes(
-    before: &AccountFields,
-    after: &AccountFields,
-) -> serde_json::Map<String, serde_json::Value> {
-    let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
-        (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return serde_json::Map::new();
-    };
-    a.into_iter()
-        .filter_map(|(k, to)| {
-            let from = b.get(&k).cloned().unwrap_or(serde_json::Value::Null);
-            (from != to).then(|| (k, serde_json::json!({"from": from, "to": to})))
-        })
-        .collect()
 }
 
 #[cfg(test)]

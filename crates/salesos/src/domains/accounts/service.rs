@@ -10,18 +10,22 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    model::{AccountFields, AccountInput, AccountStatus, CompanySize, changes},
+    model::{AccountFields, AccountInput, AccountStatus, CompanySize},
     store::{self, AccountRow, Filter, SORTS},
 };
 use crate::{
-    domains::activities::{self, Activity, ActivityKind, NewActivity, Subject, TimelineQuery},
-    model::Domain,
+    domains::activities::{self, Activity, NewActivity, On, Subject, TimelineQuery},
+    model::{Domain, patch::changes},
     platform::{
         audit::{self, Actor, Change},
         auth::{Action, Principal, store as auth_store},
         error::{Error, FieldError},
         http::pagination::{Cursor, Page, page_size, paginate},
-        store::{Store, now, query::Sort, unique_violation},
+        store::{
+            Store, now,
+            query::{Sort, TimeRanges, parse_owner_filter},
+            unique_violation,
+        },
     },
 };
 
@@ -154,33 +158,6 @@ async fn visible<C: ConnectionTrait>(
     }
 }
 
-async fn system_entry<C: ConnectionTrait>(
-    conn: &C,
-    principal: &Principal,
-    id: Uuid,
-    subject: &str,
-    metadata: serde_json::Value,
-) -> Result<(), Error> {
-    let actor = Actor::from(principal);
-    activities::store::insert(
-        conn,
-        activities::store::Entry {
-            workspace_id: principal.workspace_id,
-            contact_id: None,
-            account_id: Some(id),
-            kind: ActivityKind::System,
-            subject,
-            body: None,
-            actor_type: actor.kind,
-            actor_id: actor.id,
-            metadata,
-            occurred_at: None,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 pub async fn create(
     store: &Store,
     principal: &Principal,
@@ -205,10 +182,13 @@ pub async fn create(
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("account vanished after insert")))?,
     );
-    system_entry(
+    activities::system_entry(
         &txn,
         principal,
-        id,
+        On {
+            contact_id: None,
+            account_id: Some(id),
+        },
         "Account created",
         serde_json::json!({}),
     )
@@ -260,10 +240,13 @@ pub async fn update(
             .ok_or(Error::NotFound("account"))?,
     );
     let names: Vec<&str> = diff.keys().map(String::as_str).collect();
-    system_entry(
+    activities::system_entry(
         &txn,
         principal,
-        id,
+        On {
+            contact_id: None,
+            account_id: Some(id),
+        },
         &format!("Updated {}", names.join(", ")),
         serde_json::json!({"changes": diff}),
     )
@@ -321,15 +304,7 @@ pub async fn list(
         .as_deref()
         .map(|c| Cursor::decode(c, &sort.name()))
         .transpose()?;
-    let owner_id = match q.owner_id.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some("none") => Some(None),
-        Some(raw) => {
-            Some(Some(raw.parse::<Uuid>().map_err(|_| {
-                Error::invalid("owner_id", "must be a user id or `none`")
-            })?))
-        }
-    };
+    let owner_id = parse_owner_filter(q.owner_id.as_deref())?;
     let domain = match q.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(d) => Some(
             Domain::parse(d)
@@ -344,10 +319,12 @@ pub async fn list(
         status: q.status,
         owner_id,
         domain,
-        created_after: q.created_after,
-        created_before: q.created_before,
-        updated_after: q.updated_after,
-        updated_before: q.updated_before,
+        ranges: TimeRanges {
+            created_after: q.created_after,
+            created_before: q.created_before,
+            updated_after: q.updated_after,
+            updated_before: q.updated_before,
+        },
     };
     let rows = store::list(
         store.conn(),
@@ -394,39 +371,13 @@ pub async fn log_activity(
     input: NewActivity,
 ) -> Result<Activity, Error> {
     principal.require(Action::WriteSales)?;
-    input.validate()?;
     let txn = store.write().await?;
     visible(&txn, principal, id).await?;
-    let actor = Actor::from(principal);
-    let activity = activities::store::insert(
-        &txn,
-        activities::store::Entry {
-            workspace_id: principal.workspace_id,
-            contact_id: None,
-            account_id: Some(id),
-            kind: input.kind,
-            subject: input.subject.trim(),
-            body: input.body.as_deref(),
-            actor_type: actor.kind,
-            actor_id: actor.id.clone(),
-            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
-            occurred_at: input.occurred_at,
-        },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &actor,
-        Change {
-            workspace_id: Some(principal.workspace_id),
-            action: "activity.created",
-            entity_type: "activity",
-            entity_id: Some(activity.id.to_string()),
-            before: None,
-            after: serde_json::to_value(&activity).ok(),
-        },
-    )
-    .await?;
+    let on = On {
+        contact_id: None,
+        account_id: Some(id),
+    };
+    let activity = activities::log(&txn, principal, on, input).await?;
     txn.commit().await?;
     Ok(activity)
 }

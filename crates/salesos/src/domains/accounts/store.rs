@@ -13,7 +13,10 @@ use crate::platform::{
     http::pagination::Cursor,
     store::{
         exec,
-        query::{KeyKind, Sort, SortField, SqlBuilder, like_escape, search_terms},
+        query::{
+            KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
+            search_terms, update_sql,
+        },
         statement,
     },
 };
@@ -104,17 +107,13 @@ pub async fn insert<C: ConnectionTrait>(
     f: &AccountFields,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let mut columns = vec!["id", "workspace_id"];
+    columns.extend(WRITABLE);
+    columns.extend(["created_at", "updated_at"]);
     let mut values: Vec<Value> = vec![id.into(), workspace_id.into()];
     values.extend(writable_values(f));
-    values.push(at.into());
-    values.push(at.into());
-    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "INSERT INTO accounts (id, workspace_id, {}, created_at, updated_at) VALUES ({})",
-        WRITABLE.join(", "),
-        placeholders.join(", ")
-    );
-    exec(conn, &sql, values).await?;
+    values.extend([at.into(), at.into()]);
+    exec(conn, &insert_sql("accounts", &columns), values).await?;
     Ok(())
 }
 
@@ -126,23 +125,8 @@ pub async fn update<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let mut values = writable_values(f);
-    let sets: Vec<String> = WRITABLE
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect();
-    values.push(at.into());
-    values.push(workspace_id.into());
-    values.push(id.into());
-    let n = values.len();
-    let sql = format!(
-        "UPDATE accounts SET {}, updated_at = ${} WHERE workspace_id = ${} AND id = ${}",
-        sets.join(", "),
-        n - 2,
-        n - 1,
-        n
-    );
-    exec(conn, &sql, values).await
+    values.extend([at.into(), workspace_id.into(), id.into()]);
+    exec(conn, &update_sql("accounts", &WRITABLE), values).await
 }
 
 pub async fn get<C: ConnectionTrait>(
@@ -178,10 +162,7 @@ pub struct Filter {
     pub status: Option<AccountStatus>,
     pub owner_id: Option<Option<Uuid>>,
     pub domain: Option<String>,
-    pub created_after: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
-    pub updated_after: Option<DateTime<Utc>>,
-    pub updated_before: Option<DateTime<Utc>>,
+    pub ranges: TimeRanges,
 }
 
 pub const SORTS: &[SortField] = &[
@@ -215,40 +196,14 @@ pub async fn list<C: ConnectionTrait>(
         "SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1"
     ));
     b.values.push(workspace_id.into());
-    match scope {
-        OwnerScope::All => {}
-        OwnerScope::OwnOrUnassigned(Some(user)) => {
-            let p = b.bind(user);
-            b.push(&format!(" AND (owner_id IS NULL OR owner_id = {p})"));
-        }
-        OwnerScope::OwnOrUnassigned(None) => {
-            b.push(" AND owner_id IS NULL");
-        }
-    }
+    b.owner_scope(scope)
+        .owner_is(filter.owner_id)
+        .time_ranges(&filter.ranges);
     if let Some(s) = filter.status {
         b.and("status", "=", s.as_str());
     }
-    match filter.owner_id {
-        Some(Some(o)) => {
-            b.and("owner_id", "=", o);
-        }
-        Some(None) => {
-            b.push(" AND owner_id IS NULL");
-        }
-        None => {}
-    }
     if let Some(d) = &filter.domain {
         b.and("domain", "=", d.clone());
-    }
-    for (col, op, v) in [
-        ("created_at", ">=", filter.created_after),
-        ("created_at", "<", filter.created_before),
-        ("updated_at", ">=", filter.updated_after),
-        ("updated_at", "<", filter.updated_before),
-    ] {
-        if let Some(v) = v {
-            b.and(col, op, v);
-        }
     }
     if let Some(q) = &filter.q {
         for t in search_terms(q) {

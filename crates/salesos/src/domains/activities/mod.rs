@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use sea_orm::ConnectionTrait;
+
 use crate::{
     platform::{
+        audit::{self, Actor, Change},
+        auth::Principal,
         error::{Error, FieldError},
         http::pagination::{Cursor, Page, page_size, paginate},
     },
@@ -107,10 +111,86 @@ pub enum Subject {
     Account(Uuid),
 }
 
+/// Where an entry belongs: a contact, an account, or both.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct On {
+    pub contact_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+}
+
+/// Write a SalesOS entry (record created, fields changed) in the caller's transaction.
+pub async fn system_entry<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    on: On,
+    subject: &str,
+    metadata: serde_json::Value,
+) -> Result<Activity, Error> {
+    let actor = Actor::from(principal);
+    Ok(store::insert(
+        conn,
+        store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: on.contact_id,
+            account_id: on.account_id,
+            kind: ActivityKind::System,
+            subject,
+            body: None,
+            actor_type: actor.kind,
+            actor_id: actor.id,
+            metadata,
+            occurred_at: None,
+        },
+    )
+    .await?)
+}
+
+/// Log what a person did (a note, call, …) with its audit entry, in the caller's
+/// transaction; the caller has checked that the record is theirs to touch.
+pub async fn log<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    on: On,
+    input: NewActivity,
+) -> Result<Activity, Error> {
+    input.validate()?;
+    let actor = Actor::from(principal);
+    let activity = store::insert(
+        conn,
+        store::Entry {
+            workspace_id: principal.workspace_id,
+            contact_id: on.contact_id,
+            account_id: on.account_id,
+            kind: input.kind,
+            subject: input.subject.trim(),
+            body: input.body.as_deref(),
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+            occurred_at: input.occurred_at,
+        },
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor,
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "activity.created",
+            entity_type: "activity",
+            entity_id: Some(activity.id.to_string()),
+            before: None,
+            after: serde_json::to_value(&activity).ok(),
+        },
+    )
+    .await?;
+    Ok(activity)
+}
+
 const SORT: &str = "-occurred_at";
 
 /// A page of a timeline, newest first.
-pub async fn timeline<C: sea_orm::ConnectionTrait>(
+pub async fn timeline<C: ConnectionTrait>(
     conn: &C,
     workspace_id: Uuid,
     subject: Subject,

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    model::{CountryCode, EmailAddress, PhoneNumber, TimeZone, WebUrl},
+    model::{CountryCode, EmailAddress, PhoneNumber, TimeZone, WebUrl, patch::patch},
     platform::error::FieldError,
     text_enum,
 };
@@ -80,15 +80,6 @@ pub struct ContactFields {
     pub do_not_contact: bool,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub crm_ids: BTreeMap<String, String>,
-}
-
-/// `absent` → leave as is; `null` → clear; a value → set.
-fn patch<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A contact to create, or a change to one (PATCH): fields left out stay as they are,
@@ -363,27 +354,10 @@ impl ContactFields {
     }
 }
 
-/// Field-by-field differences between two versions: `{field: {"from": …, "to": …}}`.
-pub fn changes(
-    before: &ContactFields,
-    after: &ContactFields,
-) -> serde_json::Map<String, serde_json::Value> {
-    let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
-        (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return serde_json::Map::new();
-    };
-    a.into_iter()
-        .filter_map(|(k, to)| {
-            let from = b.get(&k).cloned().unwrap_or(serde_json::Value::Null);
-            (from != to).then(|| (k, serde_json::json!({"from": from, "to": to})))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::patch::changes;
 
     fn input(json: serde_json::Value) -> ContactInput {
         serde_json::from_value(json).expect("input")

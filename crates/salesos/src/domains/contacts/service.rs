@@ -10,20 +10,25 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    model::{Consent, ContactFields, ContactInput, ContactStatus, Seniority, changes},
+    model::{Consent, ContactFields, ContactInput, ContactStatus, Seniority},
     store::{self, ContactRow, Filter, SORTS},
 };
 use crate::{
     domains::{
         accounts,
-        activities::{self, Activity, ActivityKind, NewActivity, Subject, TimelineQuery},
+        activities::{self, Activity, NewActivity, On, Subject, TimelineQuery},
     },
+    model::patch::changes,
     platform::{
         audit::{self, Actor, Change},
         auth::{Action, Principal, store as auth_store},
         error::{Error, FieldError},
         http::pagination::{Cursor, Page, page_size, paginate},
-        store::{Store, now, query::Sort, unique_violation},
+        store::{
+            Store, now,
+            query::{Sort, TimeRanges, parse_owner_filter},
+            unique_violation,
+        },
     },
 };
 
@@ -122,15 +127,7 @@ pub struct ContactQuery {
 
 impl ContactQuery {
     fn filter(&self) -> Result<Filter, Error> {
-        let owner_id = match self.owner_id.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some("none") => Some(None),
-            Some(raw) => {
-                Some(Some(raw.parse::<Uuid>().map_err(|_| {
-                    Error::invalid("owner_id", "must be a user id or `none`")
-                })?))
-            }
-        };
+        let owner_id = parse_owner_filter(self.owner_id.as_deref())?;
         if self.tier.is_some_and(|t| !(1..=4).contains(&t)) {
             return Err(Error::invalid("tier", "must be 1, 2, 3 or 4"));
         }
@@ -140,10 +137,12 @@ impl ContactQuery {
             owner_id,
             tier: self.tier,
             account_id: self.account_id,
-            created_after: self.created_after,
-            created_before: self.created_before,
-            updated_after: self.updated_after,
-            updated_before: self.updated_before,
+            ranges: TimeRanges {
+                created_after: self.created_after,
+                created_before: self.created_before,
+                updated_after: self.updated_after,
+                updated_before: self.updated_before,
+            },
         })
     }
 }
@@ -226,23 +225,19 @@ pub async fn create(
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("contact vanished after insert")))?;
     let contact = Contact::from(&row);
-    let actor = Actor::from(principal);
-    activities::store::insert(
+    let on = On {
+        contact_id: Some(id),
+        account_id: fields.account_id,
+    };
+    activities::system_entry(
         &txn,
-        activities::store::Entry {
-            workspace_id: principal.workspace_id,
-            contact_id: Some(id),
-            account_id: fields.account_id,
-            kind: ActivityKind::System,
-            subject: "Contact created",
-            body: None,
-            actor_type: actor.kind,
-            actor_id: actor.id.clone(),
-            metadata: serde_json::json!({}),
-            occurred_at: None,
-        },
+        principal,
+        on,
+        "Contact created",
+        serde_json::json!({}),
     )
     .await?;
+    let actor = Actor::from(principal);
     audit::record(
         &txn,
         &actor,
@@ -300,24 +295,21 @@ pub async fn update(
         .await?
         .ok_or(Error::NotFound("contact"))?;
     let contact = Contact::from(&updated);
-    let actor = Actor::from(principal);
     let names: Vec<&str> = diff.keys().map(String::as_str).collect();
-    activities::store::insert(
+    let on = On {
+        contact_id: Some(id),
+        account_id: after.account_id,
+    };
+    let subject = format!("Updated {}", names.join(", "));
+    activities::system_entry(
         &txn,
-        activities::store::Entry {
-            workspace_id: principal.workspace_id,
-            contact_id: Some(id),
-            account_id: after.account_id,
-            kind: ActivityKind::System,
-            subject: &format!("Updated {}", names.join(", ")),
-            body: None,
-            actor_type: actor.kind,
-            actor_id: actor.id.clone(),
-            metadata: serde_json::json!({ "changes": diff }),
-            occurred_at: None,
-        },
+        principal,
+        on,
+        &subject,
+        serde_json::json!({ "changes": diff }),
     )
     .await?;
+    let actor = Actor::from(principal);
     audit::record(
         &txn,
         &actor,
@@ -436,39 +428,13 @@ pub async fn log_activity(
     input: NewActivity,
 ) -> Result<Activity, Error> {
     principal.require(Action::WriteSales)?;
-    input.validate()?;
     let txn = store.write().await?;
     let row = visible(&txn, principal, id).await?;
-    let actor = Actor::from(principal);
-    let activity = activities::store::insert(
-        &txn,
-        activities::store::Entry {
-            workspace_id: principal.workspace_id,
-            contact_id: Some(id),
-            account_id: row.account_id,
-            kind: input.kind,
-            subject: input.subject.trim(),
-            body: input.body.as_deref(),
-            actor_type: actor.kind,
-            actor_id: actor.id.clone(),
-            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
-            occurred_at: input.occurred_at,
-        },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &actor,
-        Change {
-            workspace_id: Some(principal.workspace_id),
-            action: "activity.created",
-            entity_type: "activity",
-            entity_id: Some(activity.id.to_string()),
-            before: None,
-            after: serde_json::to_value(&activity).ok(),
-        },
-    )
-    .await?;
+    let on = On {
+        contact_id: Some(id),
+        account_id: row.account_id,
+    };
+    let activity = activities::log(&txn, principal, on, input).await?;
     txn.commit().await?;
     Ok(activity)
 }

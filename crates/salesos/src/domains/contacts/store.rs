@@ -12,7 +12,10 @@ use crate::platform::{
     auth::OwnerScope,
     store::{
         exec,
-        query::{KeyKind, Sort, SortField, SqlBuilder, like_escape, search_terms},
+        query::{
+            KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
+            search_terms, update_sql,
+        },
         statement,
     },
 };
@@ -168,17 +171,13 @@ pub async fn insert<C: ConnectionTrait>(
     f: &ContactFields,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let mut columns = vec!["id", "workspace_id"];
+    columns.extend(WRITABLE);
+    columns.extend(["created_at", "updated_at"]);
     let mut values: Vec<Value> = vec![id.into(), workspace_id.into()];
     values.extend(writable_values(f));
-    values.push(at.into());
-    values.push(at.into());
-    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "INSERT INTO contacts (id, workspace_id, {}, created_at, updated_at) VALUES ({})",
-        WRITABLE.join(", "),
-        placeholders.join(", ")
-    );
-    exec(conn, &sql, values).await?;
+    values.extend([at.into(), at.into()]);
+    exec(conn, &insert_sql("contacts", &columns), values).await?;
     Ok(())
 }
 
@@ -190,23 +189,8 @@ pub async fn update<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let mut values = writable_values(f);
-    let sets: Vec<String> = WRITABLE
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect();
-    values.push(at.into());
-    values.push(workspace_id.into());
-    values.push(id.into());
-    let n = values.len();
-    let sql = format!(
-        "UPDATE contacts SET {}, updated_at = ${} WHERE workspace_id = ${} AND id = ${}",
-        sets.join(", "),
-        n - 2,
-        n - 1,
-        n
-    );
-    exec(conn, &sql, values).await
+    values.extend([at.into(), workspace_id.into(), id.into()]);
+    exec(conn, &update_sql("contacts", &WRITABLE), values).await
 }
 
 pub async fn get<C: ConnectionTrait>(
@@ -245,10 +229,7 @@ pub struct Filter {
     pub owner_id: Option<Option<Uuid>>,
     pub tier: Option<i32>,
     pub account_id: Option<Uuid>,
-    pub created_after: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
-    pub updated_after: Option<DateTime<Utc>>,
-    pub updated_before: Option<DateTime<Utc>>,
+    pub ranges: TimeRanges,
 }
 
 pub const SORTS: &[SortField] = &[
@@ -271,43 +252,17 @@ pub const SORTS: &[SortField] = &[
 
 /// Add the filter's conditions (everything after `WHERE workspace_id = $1`).
 fn conditions(b: &mut SqlBuilder, backend: DbBackend, filter: &Filter, scope: OwnerScope) {
-    match scope {
-        OwnerScope::All => {}
-        OwnerScope::OwnOrUnassigned(Some(user)) => {
-            let p = b.bind(user);
-            b.push(&format!(" AND (owner_id IS NULL OR owner_id = {p})"));
-        }
-        OwnerScope::OwnOrUnassigned(None) => {
-            b.push(" AND owner_id IS NULL");
-        }
-    }
+    b.owner_scope(scope)
+        .owner_is(filter.owner_id)
+        .time_ranges(&filter.ranges);
     if let Some(s) = filter.status {
         b.and("status", "=", s.as_str());
-    }
-    match filter.owner_id {
-        Some(Some(owner)) => {
-            b.and("owner_id", "=", owner);
-        }
-        Some(None) => {
-            b.push(" AND owner_id IS NULL");
-        }
-        None => {}
     }
     if let Some(t) = filter.tier {
         b.and("tier", "=", t);
     }
     if let Some(a) = filter.account_id {
         b.and("account_id", "=", a);
-    }
-    for (col, op, v) in [
-        ("created_at", ">=", filter.created_after),
-        ("created_at", "<", filter.created_before),
-        ("updated_at", ">=", filter.updated_after),
-        ("updated_at", "<", filter.updated_before),
-    ] {
-        if let Some(v) = v {
-            b.and(col, op, v);
-        }
     }
     if let Some(q) = &filter.q {
         search(b, backend, &search_terms(q));

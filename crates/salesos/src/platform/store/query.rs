@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::Value;
 use uuid::Uuid;
 
-use crate::platform::{error::Error, http::pagination::Cursor};
+use crate::platform::{auth::OwnerScope, error::Error, http::pagination::Cursor};
 
 /// SQL text with its bound values, written with `$n` placeholders.
 #[derive(Debug, Default)]
@@ -137,6 +137,100 @@ impl Sort {
     }
 }
 
+/// Created/updated time windows every list offers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeRanges {
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+}
+
+impl SqlBuilder {
+    /// Restrict to the records a caller's role may see.
+    pub fn owner_scope(&mut self, scope: OwnerScope) -> &mut Self {
+        match scope {
+            OwnerScope::All => {}
+            OwnerScope::OwnOrUnassigned(Some(user)) => {
+                let p = self.bind(user);
+                self.push(&format!(" AND (owner_id IS NULL OR owner_id = {p})"));
+            }
+            OwnerScope::OwnOrUnassigned(None) => {
+                self.push(" AND owner_id IS NULL");
+            }
+        }
+        self
+    }
+
+    /// `owner_id` filter: a user, or `Some(None)` for unassigned.
+    pub fn owner_is(&mut self, owner: Option<Option<Uuid>>) -> &mut Self {
+        match owner {
+            Some(Some(o)) => {
+                self.and("owner_id", "=", o);
+            }
+            Some(None) => {
+                self.push(" AND owner_id IS NULL");
+            }
+            None => {}
+        }
+        self
+    }
+
+    pub fn time_ranges(&mut self, r: &TimeRanges) -> &mut Self {
+        for (col, op, v) in [
+            ("created_at", ">=", r.created_after),
+            ("created_at", "<", r.created_before),
+            ("updated_at", ">=", r.updated_after),
+            ("updated_at", "<", r.updated_before),
+        ] {
+            if let Some(v) = v {
+                self.and(col, op, v);
+            }
+        }
+        self
+    }
+}
+
+/// Parse an `owner_id` query parameter: a user id, or `none` for unassigned records.
+pub fn parse_owner_filter(raw: Option<&str>) -> Result<Option<Option<Uuid>>, Error> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(id) => id
+            .parse::<Uuid>()
+            .map(|u| Some(Some(u)))
+            .map_err(|_| Error::invalid("owner_id", "must be a user id or `none`")),
+    }
+}
+
+/// `INSERT INTO table (c1, …) VALUES ($1, …)`.
+pub fn insert_sql(table: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    )
+}
+
+/// `UPDATE table SET c1 = $1, …, updated_at = $n+1 WHERE workspace_id = $n+2 AND id = $n+3`:
+/// bind the column values, then `updated_at`, the workspace and the id.
+pub fn update_sql(table: &str, columns: &[&str]) -> String {
+    let n = columns.len();
+    let sets: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    format!(
+        "UPDATE {table} SET {}, updated_at = ${} WHERE workspace_id = ${} AND id = ${}",
+        sets.join(", "),
+        n + 1,
+        n + 2,
+        n + 3
+    )
+}
+
 /// Escape `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -200,6 +294,25 @@ mod tests {
             "SELECT * FROM t WHERE w = $1 AND (created_at, id) < ($2, $3)"
         );
         assert_eq!(b.values.len(), 3);
+    }
+
+    #[test]
+    fn insert_and_update_statements_number_their_placeholders() {
+        assert_eq!(
+            insert_sql("t", &["a", "b"]),
+            "INSERT INTO t (a, b) VALUES ($1, $2)"
+        );
+        assert_eq!(
+            update_sql("t", &["a", "b"]),
+            "UPDATE t SET a = $1, b = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5"
+        );
+    }
+
+    #[test]
+    fn owner_filters_parse() {
+        assert_eq!(parse_owner_filter(Some("none")).expect("none"), Some(None));
+        assert_eq!(parse_owner_filter(None).expect("absent"), None);
+        assert!(parse_owner_filter(Some("bob")).is_err());
     }
 
     #[test]
