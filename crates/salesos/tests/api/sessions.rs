@@ -123,6 +123,15 @@ async fn sessions_call_the_api_but_unsafe_methods_need_the_csrf_token() {
         StatusCode::UNAUTHORIZED,
         "the session is gone after sign-out"
     );
+    for action in ["session.created", "session.deleted"] {
+        let log = app.get(&format!("/api/v1/audit?action={action}")).await;
+        assert_eq!(
+            log.body["data"].as_array().map(Vec::len),
+            Some(1),
+            "{action} audited"
+        );
+        assert_eq!(log.body["data"][0]["entity_id"], app.admin_id.to_string());
+    }
 }
 
 #[tokio::test]

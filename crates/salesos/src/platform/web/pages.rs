@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{PageError, page, to_value};
 use crate::platform::{
+    audit::{self, Actor, Change},
     auth::{
         Principal, Role,
         api::{self as keys_api, CreateApiKey, ListQuery},
@@ -102,6 +103,23 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     };
     state.login_limiter.forgive(&limit_key);
     let started = sessions::start(conn, &state.sessions, user.id, workspace.id).await?;
+    audit::record(
+        conn,
+        &Actor {
+            kind: "user",
+            id: Some(user.id.to_string()),
+            request_id: None,
+        },
+        Change {
+            workspace_id: Some(workspace.id),
+            action: "session.created",
+            entity_type: "user",
+            entity_id: Some(user.id.to_string()),
+            before: None,
+            after: Some(serde_json::json!({"ip": ip})),
+        },
+    )
+    .await?;
     let mut res = Redirect::to(&next).into_response();
     set_cookie(
         res.headers_mut(),
@@ -121,8 +139,23 @@ pub async fn logout(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, PageError> {
-    if let crate::platform::auth::Credential::Session { session_id, .. } = principal.credential {
-        auth_store::delete_session(state.store.conn(), session_id).await?;
+    if let crate::platform::auth::Credential::Session { session_id, .. } = &principal.credential {
+        let txn = state.store.write().await?;
+        auth_store::delete_session(&txn, *session_id).await?;
+        audit::record(
+            &txn,
+            &Actor::from(&principal),
+            Change {
+                workspace_id: Some(principal.workspace_id),
+                action: "session.deleted",
+                entity_type: "user",
+                entity_id: principal.user_id.map(|u| u.to_string()),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()
