@@ -32,6 +32,10 @@ use crate::{
         auth::{api as keys_api, middleware as auth_mw, onboarding},
         error::Error,
         http::{idempotency, security_headers, track_metrics},
+        runtime::{
+            Noop, api as runtime_api,
+            worker::{self, Registry, WorkerConfig},
+        },
         settings::Settings,
         state::AppState,
         store::Store,
@@ -53,6 +57,8 @@ use crate::{
         (name = "accounts", description = "Companies you sell to"),
         (name = "api-keys", description = "Keys for API clients (admins)"),
         (name = "audit", description = "Who changed what (admins)"),
+        (name = "jobs", description = "Background jobs and the dead-letter list"),
+        (name = "events", description = "The workspace's event log"),
     )
 )]
 struct ApiDoc;
@@ -82,6 +88,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys_api::list, keys_api::create))
         .routes(routes!(keys_api::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(runtime_api::list))
+        .routes(routes!(runtime_api::get))
+        .routes(routes!(runtime_api::retry))
+        .routes(routes!(runtime_api::cancel))
+        .routes(routes!(runtime_api::list_events))
+}
+
+/// The job handlers this build runs.
+pub fn registry() -> Registry {
+    Registry::default().with(Noop)
 }
 
 /// The OpenAPI document of this build.
@@ -149,18 +165,29 @@ impl Application {
             .map(|t| format!("{}/setup?token={t}", self.base_url()))
     }
 
-    /// Serve until `shutdown` completes; requests in flight finish first.
+    /// Serve HTTP and run the workers until `shutdown` completes; requests in flight
+    /// finish, and the workers finish or hand back the jobs they hold.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = worker::spawn(
+            self.state.store.clone(),
+            registry(),
+            WorkerConfig::default(),
+            stop_rx,
+        );
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        served?;
         Ok(())
     }
 }

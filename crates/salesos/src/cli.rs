@@ -48,6 +48,12 @@ enum Command {
         #[arg(long)]
         bind: Option<std::net::SocketAddr>,
     },
+    /// Run background workers only (no HTTP), to add capacity next to `serve` nodes.
+    Worker {
+        /// Jobs run at once on this node.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands.
@@ -140,6 +146,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             app.run_until(shutdown_signal()).await
+        }
+        Command::Worker { concurrency } => {
+            telemetry::init_logging(settings.log_format);
+            let store = Store::connect(&settings).await?;
+            store.migrate().await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let config = crate::platform::runtime::worker::WorkerConfig {
+                concurrency,
+                ..Default::default()
+            };
+            let worker = crate::platform::runtime::worker::spawn(
+                store,
+                crate::app::registry(),
+                config,
+                stop_rx,
+            );
+            eprintln!("SalesOS worker running; Ctrl-C to stop");
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            Ok(())
         }
         Command::Migrate => {
             let store = Store::connect(&settings).await?;

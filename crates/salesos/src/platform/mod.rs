@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod runtime;
 pub mod settings;
 pub mod state;
 pub mod store;

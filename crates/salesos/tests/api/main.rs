@@ -11,5 +11,6 @@ mod cli;
 mod contacts;
 mod helpers;
 mod idempotency;
+mod jobs;
 mod platform;
 mod sessions;

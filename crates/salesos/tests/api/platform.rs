@@ -112,6 +112,11 @@ async fn openapi_document_and_offline_docs_page() {
         ("/api/v1/api-keys", &["get", "post"][..]),
         ("/api/v1/api-keys/{id}", &["delete"][..]),
         ("/api/v1/audit", &["get"][..]),
+        ("/api/v1/jobs", &["get"][..]),
+        ("/api/v1/jobs/{id}", &["get"][..]),
+        ("/api/v1/jobs/{id}/retry", &["post"][..]),
+        ("/api/v1/jobs/{id}/cancel", &["post"][..]),
+        ("/api/v1/events", &["get"][..]),
     ] {
         for m in methods {
             assert!(

@@ -21,6 +21,7 @@ use crate::{
         auth::{Action, Principal, store as auth_store},
         error::{Error, FieldError},
         http::pagination::{Cursor, Page, page_size, paginate},
+        runtime::events,
         store::{
             Store, now,
             query::{Sort, TimeRanges, parse_owner_filter},
@@ -206,7 +207,16 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "account.created",
+        "account",
+        id,
+        serde_json::to_value(&account).unwrap_or_default(),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(account)
 }
 
@@ -264,7 +274,16 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "account.updated",
+        "account",
+        id,
+        serde_json::json!({"account": &account, "changes": &diff}),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(account)
 }
 
@@ -287,7 +306,16 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "account.deleted",
+        "account",
+        id,
+        serde_json::json!({"id": id}),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(())
 }
 
@@ -378,6 +406,15 @@ pub async fn log_activity(
         account_id: Some(id),
     };
     let activity = activities::log(&txn, principal, on, input).await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "activity.created",
+        "activity",
+        activity.id,
+        serde_json::to_value(&activity).unwrap_or_default(),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(activity)
 }

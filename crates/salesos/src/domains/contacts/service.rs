@@ -24,6 +24,7 @@ use crate::{
         auth::{Action, Principal, store as auth_store},
         error::{Error, FieldError},
         http::pagination::{Cursor, Page, page_size, paginate},
+        runtime::events,
         store::{
             Store, now,
             query::{Sort, TimeRanges, parse_owner_filter},
@@ -251,7 +252,16 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "contact.created",
+        "contact",
+        id,
+        serde_json::to_value(&contact).unwrap_or_default(),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(contact)
 }
 
@@ -323,7 +333,16 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "contact.updated",
+        "contact",
+        id,
+        serde_json::json!({"contact": &contact, "changes": &diff}),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(contact)
 }
 
@@ -345,7 +364,16 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
         },
     )
     .await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "contact.deleted",
+        "contact",
+        id,
+        serde_json::json!({"id": id}),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(())
 }
 
@@ -435,6 +463,15 @@ pub async fn log_activity(
         account_id: row.account_id,
     };
     let activity = activities::log(&txn, principal, on, input).await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        principal,
+        "activity.created",
+        "activity",
+        activity.id,
+        serde_json::to_value(&activity).unwrap_or_default(),
+    )
+    .await?;
+    store.commit(txn).await?;
     Ok(activity)
 }

@@ -122,7 +122,7 @@ pub async fn create_key(
         },
     )
     .await?;
-    txn.commit().await?;
+    state.store.commit(txn).await?;
     Ok(CreatedApiKey {
         api_key: issued.row.try_into()?,
         key: issued.key,
@@ -150,7 +150,7 @@ pub async fn revoke_key(state: &AppState, principal: &Principal, id: Uuid) -> Re
         },
     )
     .await?;
-    txn.commit().await?;
+    state.store.commit(txn).await?;
     Ok(())
 }
 

@@ -59,7 +59,7 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => true,
-            Role::Manager => matches!(action, ReadSales | WriteSales),
+            Role::Manager => matches!(action, ReadSales | WriteSales | ManageJobs),
             Role::Rep => matches!(action, ReadSales | WriteSales),
             Role::Analyst | Role::Viewer => matches!(action, ReadSales),
         }
@@ -95,6 +95,8 @@ pub enum Action {
     ManageApiKeys,
     /// Read the audit log.
     ReadAudit,
+    /// Retry or cancel background jobs.
+    ManageJobs,
 }
 
 /// How the caller proved who they are.
@@ -135,6 +137,7 @@ impl Principal {
                     Action::WriteSales => "change sales data",
                     Action::ManageApiKeys => "manage API keys",
                     Action::ReadAudit => "read the audit log",
+                    Action::ManageJobs => "retry or cancel jobs",
                 },
             )))
         }
@@ -153,6 +156,14 @@ impl Principal {
         match self.role {
             Role::Rep => OwnerScope::OwnOrUnassigned(self.user_id),
             _ => OwnerScope::All,
+        }
+    }
+
+    /// Where a change came from, for event envelopes.
+    pub fn source(&self) -> &'static str {
+        match self.credential {
+            Credential::ApiKey { .. } => "api",
+            Credential::Session { .. } => "dashboard",
         }
     }
 
@@ -182,14 +193,15 @@ mod tests {
     fn role_matrix() {
         use Action::*;
         let table = [
-            (Role::Admin, [true, true, true, true]),
-            (Role::Manager, [true, true, false, false]),
-            (Role::Rep, [true, true, false, false]),
-            (Role::Analyst, [true, false, false, false]),
-            (Role::Viewer, [true, false, false, false]),
+            (Role::Admin, [true, true, true, true, true]),
+            (Role::Manager, [true, true, false, false, true]),
+            (Role::Rep, [true, true, false, false, false]),
+            (Role::Analyst, [true, false, false, false, false]),
+            (Role::Viewer, [true, false, false, false, false]),
         ];
         for (role, expected) in table {
-            let got = [ReadSales, WriteSales, ManageApiKeys, ReadAudit].map(|a| role.allows(a));
+            let got = [ReadSales, WriteSales, ManageApiKeys, ReadAudit, ManageJobs]
+                .map(|a| role.allows(a));
             assert_eq!(got, expected, "{role}");
         }
     }

@@ -5,7 +5,9 @@
 pub mod migrations;
 pub mod query;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use tokio::sync::watch;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
@@ -21,6 +23,24 @@ use crate::platform::settings::Settings;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    signals: Arc<Signals>,
+}
+
+/// Wake-ups for in-process waiters after a commit, so they need not poll. Each is a
+/// counter on a watch channel: every waiter sees the change, none is missed.
+#[derive(Debug)]
+pub struct Signals {
+    pub jobs: watch::Sender<u64>,
+    pub events: watch::Sender<u64>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            jobs: watch::channel(0).0,
+            events: watch::channel(0).0,
+        }
+    }
 }
 
 impl Store {
@@ -60,7 +80,23 @@ impl Store {
         let db = Database::connect(opts).await.map_err(|e| {
             anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
         })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            signals: Arc::new(Signals::new()),
+        })
+    }
+
+    /// Commit a write transaction, then wake the job workers and event consumers of this
+    /// process (other nodes learn of it through the database or the bus).
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.signals.jobs.send_modify(|n| *n = n.wrapping_add(1));
+        self.signals.events.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
     }
 
     /// Apply every pending migration.

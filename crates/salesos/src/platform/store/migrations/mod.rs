@@ -3,6 +3,7 @@
 //! where the dialects really differ (text search), both variants stand side by side.
 
 mod m0001_core;
+mod m0002_runtime;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -12,7 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_core::Migration)]
+        vec![
+            Box::new(m0001_core::Migration),
+            Box::new(m0002_runtime::Migration),
+        ]
     }
 }
 

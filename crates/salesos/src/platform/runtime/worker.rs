@@ -1,0 +1,374 @@
+//! The worker: claims due jobs in batches, runs each under its kind's timeout with at most
+//! `concurrency` at once, renews its leases while they run, reaps leases of dead workers,
+//! and records each outcome (success, retry with backoff, or dead). It wakes on commits in
+//! this process, on PostgreSQL `NOTIFY` from other nodes, and otherwise polls slowly.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use sea_orm::DbBackend;
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinHandle,
+};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{
+    events::{self, NewEvent},
+    jobs::{self, Job, JobState},
+};
+use crate::platform::store::Store;
+
+/// What a handler says about one attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    Done(Option<serde_json::Value>),
+    /// Try again: after `after`, or after the kind's backoff.
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Give up now: the job goes to the dead list.
+    Fail(String),
+}
+
+/// What a running job can reach.
+pub struct JobContext {
+    pub job: Job,
+    pub store: Store,
+}
+
+impl JobContext {
+    /// Report progress (0–100) and a short message.
+    pub async fn progress(&self, percent: i32, message: &str) {
+        if let Err(e) =
+            jobs::set_progress(self.store.conn(), self.job.id, percent, Some(message)).await
+        {
+            tracing::warn!(job_id = %self.job.id, error = %e, "could not record progress");
+        }
+    }
+}
+
+/// Runs one kind of job.
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    /// Delay before the attempt after `attempt` (1-based) failed.
+    fn backoff(&self, attempt: i32) -> Duration {
+        jobs::backoff(attempt)
+    }
+    async fn run(&self, ctx: &JobContext) -> Outcome;
+}
+
+/// The handlers this node runs, by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn with(mut self, handler: impl JobHandler + 'static) -> Self {
+        self.handlers.insert(handler.kind(), Arc::new(handler));
+        self
+    }
+
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k: Vec<_> = self.handlers.keys().copied().collect();
+        k.sort_unstable();
+        k
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Jobs claimed per round trip.
+    pub batch: u64,
+    pub lease: Duration,
+    /// Sleep when idle and no wake-up arrives.
+    pub poll: Duration,
+    /// How long a stopping worker waits for running jobs before handing them back.
+    pub grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            batch: 64,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Start the worker; it stops (finishing or releasing what it holds) when `shutdown`
+/// turns true.
+pub fn spawn(
+    store: Store,
+    registry: Registry,
+    config: WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let owner = format!("{}:{}", hostname(), Uuid::now_v7());
+    tokio::spawn(run(store, Arc::new(registry), config, owner, shutdown))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+async fn run(
+    store: Store,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    owner: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut wake = store.signals().jobs.subscribe();
+    if store.backend() == DbBackend::Postgres {
+        listen_for_notifications(store.clone(), shutdown.clone());
+    }
+    let heartbeat = {
+        let (store, owner, mut stop) = (store.clone(), owner.clone(), shutdown.clone());
+        let every = config.lease / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => break,
+                }
+                if let Err(e) = jobs::heartbeat(store.conn(), &owner, lease).await {
+                    tracing::warn!(error = %e, "lease heartbeat failed");
+                }
+            }
+        })
+    };
+    let kinds = registry.kinds();
+    let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
+    tracing::info!(owner = %owner, kinds = ?registry.kinds(), "worker started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if last_reap.elapsed() >= config.lease / 2 {
+            last_reap = tokio::time::Instant::now();
+            match jobs::reap_expired(store.conn()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(count = n, "returned jobs of a stopped worker to the queue")
+                }
+                Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+            }
+        }
+        let free = permits.available_permits() as u64;
+        let claimed = if free == 0 {
+            Vec::new()
+        } else {
+            match jobs::claim(&store, &owner, &kinds, free.min(config.batch), lease).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming jobs failed");
+                    tokio::time::sleep(config.poll).await;
+                    continue;
+                }
+            }
+        };
+        let idle = claimed.is_empty();
+        for job in claimed {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (store, registry, owner) = (store.clone(), registry.clone(), owner.clone());
+            tokio::spawn(async move {
+                execute(store, &registry, &owner, job).await;
+                drop(permit);
+            });
+        }
+        if idle || permits.available_permits() == 0 {
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(config.poll) => {}
+                _ = shutdown.changed() => {}
+                _ = permits.acquire(), if !idle => {}
+            }
+        }
+    }
+    // Finish what runs, within the grace period; hand back the rest.
+    let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(config.grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; releasing running jobs");
+    }
+    heartbeat.abort();
+    match jobs::release(store.conn(), &owner).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "released jobs for other workers"),
+        Err(e) => tracing::warn!(error = %e, "could not release jobs; their leases will expire"),
+    }
+    tracing::info!(owner = %owner, "worker stopped");
+}
+
+/// Relay PostgreSQL `NOTIFY salesos_jobs` (sent when another node commits a job) to this
+/// node's wake-up signal.
+fn listen_for_notifications(store: Store, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let pool = store.conn().get_postgres_connection_pool().clone();
+            match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if listener.listen(jobs::CHANNEL).await.is_ok() {
+                        loop {
+                            tokio::select! {
+                                n = listener.recv() => match n {
+                                    Ok(_) => store.signals().jobs.send_modify(|v| *v = v.wrapping_add(1)),
+                                    Err(_) => break,
+                                },
+                                _ = shutdown.changed() => return,
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for jobs; polling instead"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Run one claimed job and record its outcome.
+async fn execute(store: Store, registry: &Registry, owner: &str, job: Job) {
+    let span =
+        tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+    execute_attempt(store, registry, owner, job)
+        .instrument(span)
+        .await;
+}
+
+async fn execute_attempt(store: Store, registry: &Registry, owner: &str, job: Job) {
+    let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
+        finish(
+            &store,
+            owner,
+            &job,
+            Outcome::Fail(format!(
+                "no handler for job kind `{}` on this node",
+                job.kind
+            )),
+            None,
+        )
+        .await;
+        return;
+    };
+    let ctx = JobContext {
+        job: job.clone(),
+        store: store.clone(),
+    };
+    let timeout = handler.timeout();
+    let h = handler.clone();
+    // A panic in a handler is contained in its own task and counts as a failed attempt.
+    let attempt = tokio::spawn(async move {
+        match tokio::time::timeout(timeout, h.run(&ctx)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry {
+                error: format!("timed out after {} s", timeout.as_secs()),
+                after: None,
+            },
+        }
+    });
+    let outcome = match attempt.await {
+        Ok(o) => o,
+        Err(e) => Outcome::Retry {
+            error: format!("handler panicked: {e}"),
+            after: None,
+        },
+    };
+    finish(&store, owner, &job, outcome, Some(handler.as_ref())).await;
+}
+
+async fn finish(
+    store: &Store,
+    owner: &str,
+    job: &Job,
+    outcome: Outcome,
+    handler: Option<&dyn JobHandler>,
+) {
+    let result = async {
+        let txn = store.write().await?;
+        let (applied, event, error) = match &outcome {
+            Outcome::Done(result) => (
+                jobs::complete(&txn, job.id, owner, result.clone())
+                    .await?
+                    .then_some(JobState::Succeeded),
+                "job.completed",
+                None,
+            ),
+            Outcome::Retry { error, after } => {
+                let delay = after.unwrap_or_else(|| {
+                    handler
+                        .map(|h| h.backoff(job.attempts))
+                        .unwrap_or_else(|| jobs::backoff(job.attempts))
+                });
+                let retry_at = crate::platform::store::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
+                (
+                    jobs::fail(&txn, job, owner, error, Some(retry_at)).await?,
+                    "job.failed",
+                    Some(error.clone()),
+                )
+            }
+            Outcome::Fail(error) => (
+                jobs::fail(&txn, job, owner, error, None).await?,
+                "job.failed",
+                Some(error.clone()),
+            ),
+        };
+        let Some(state) = applied else {
+            // The lease was lost (reaped or cancelled): another attempt owns the job now.
+            tracing::warn!("job outcome dropped: lease no longer held");
+            return Ok::<_, sea_orm::DbErr>(());
+        };
+        if let Some(ws) = job.workspace_id
+            && (state == JobState::Succeeded || state == JobState::Dead)
+        {
+            events::emit(
+                &txn,
+                NewEvent {
+                    workspace_id: ws,
+                    event_type: event,
+                    entity_type: "job",
+                    entity_id: Some(job.id.to_string()),
+                    source: "worker",
+                    data: serde_json::json!({"job_id": job.id, "kind": job.kind, "state": state, "attempts": job.attempts, "error": error}),
+                },
+            )
+            .await?;
+        }
+        store.commit(txn).await?;
+        match state {
+            JobState::Dead => tracing::warn!(error = ?error, "job is dead"),
+            JobState::Queued => tracing::info!(error = ?error, "job will be retried"),
+            _ => tracing::debug!("job done"),
+        }
+        Ok(())
+    };
+    if let Err(e) = result.await {
+        tracing::error!(error = %e, "could not record job outcome; the lease will expire and the job return");
+    }
+}

@@ -1,0 +1,390 @@
+//! The job queue through the real database, a real worker, and the jobs API.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+use salesos::platform::runtime::{
+    jobs::{self, Enqueued, NewJob},
+    worker::{self, JobContext, JobHandler, Outcome, Registry, WorkerConfig},
+};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Fails until its `succeed_on` attempt.
+struct Flaky {
+    calls: Arc<AtomicU32>,
+    succeed_on: i32,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Flaky {
+    fn kind(&self) -> &'static str {
+        "test.flaky"
+    }
+    async fn run(&self, ctx: &JobContext) -> Outcome {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if ctx.job.attempts >= self.succeed_on {
+            Outcome::Done(Some(json!({"attempt": ctx.job.attempts})))
+        } else {
+            Outcome::Retry {
+                error: format!("boom on attempt {}", ctx.job.attempts),
+                after: Some(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+/// Reports progress, then takes its time.
+struct Slow;
+
+#[async_trait::async_trait]
+impl JobHandler for Slow {
+    fn kind(&self) -> &'static str {
+        "test.slow"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(1500)
+    }
+    async fn run(&self, ctx: &JobContext) -> Outcome {
+        ctx.progress(42, "halfway").await;
+        let wait = ctx.job.payload["sleep_ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        Outcome::Done(None)
+    }
+}
+
+struct TestWorker {
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+    calls: Arc<AtomicU32>,
+}
+
+impl TestWorker {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+fn start_worker(app: &TestApp, succeed_on: i32) -> TestWorker {
+    let calls = Arc::new(AtomicU32::new(0));
+    let registry = Registry::default()
+        .with(Flaky {
+            calls: calls.clone(),
+            succeed_on,
+        })
+        .with(Slow);
+    let (stop, rx) = watch::channel(false);
+    let config = WorkerConfig {
+        lease: Duration::from_secs(1),
+        poll: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let handle = worker::spawn(app.store.clone(), registry, config, rx);
+    TestWorker {
+        stop,
+        handle,
+        calls,
+    }
+}
+
+async fn enqueue(app: &TestApp, job: NewJob) -> Enqueued {
+    let txn = app.store.write().await.expect("txn");
+    let e = jobs::enqueue(
+        &txn,
+        NewJob {
+            workspace_id: Some(app.workspace_id),
+            ..job
+        },
+    )
+    .await
+    .expect("enqueue");
+    app.store.commit(txn).await.expect("commit");
+    e
+}
+
+async fn wait_for_state(app: &TestApp, id: uuid::Uuid, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let job = app.get(&format!("/api/v1/jobs/{id}")).await;
+        if job.body["state"] == state {
+            return job.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job never reached {state}: {}",
+            job.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn failing_jobs_retry_with_backoff_then_succeed() {
+    let app = spawn_app().await;
+    let w = start_worker(&app, 3);
+    let id = enqueue(
+        &app,
+        NewJob {
+            max_attempts: 5,
+            ..NewJob::new("test.flaky", json!({}))
+        },
+    )
+    .await
+    .id();
+    let job = wait_for_state(&app, id, "succeeded").await;
+    assert_eq!(job["attempts"], 3);
+    assert_eq!(job["result"], json!({"attempt": 3}));
+    assert_eq!(job["progress"], 100);
+    assert_eq!(w.calls.load(Ordering::SeqCst), 3, "each attempt ran once");
+    let events = app.get("/api/v1/events?type=job.*").await;
+    assert_eq!(events.body["data"][0]["event_type"], "job.completed");
+    assert_eq!(events.body["data"][0]["entity_id"], id.to_string());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_out_of_attempts_go_dead_and_can_be_replayed() {
+    let app = spawn_app().await;
+    let w = start_worker(&app, 100);
+    let id = enqueue(
+        &app,
+        NewJob {
+            max_attempts: 2,
+            ..NewJob::new("test.flaky", json!({}))
+        },
+    )
+    .await
+    .id();
+    let dead = wait_for_state(&app, id, "dead").await;
+    assert_eq!(dead["attempts"], 2);
+    assert_eq!(dead["last_error"], "boom on attempt 2");
+    let dead_list = app.get("/api/v1/jobs?state=dead").await;
+    assert_eq!(dead_list.body["data"][0]["id"], id.to_string());
+    let failed = app.get("/api/v1/events?type=job.failed").await;
+    assert_eq!(failed.body["data"].as_array().map(Vec::len), Some(1));
+
+    let retried = app
+        .post(&format!("/api/v1/jobs/{id}/retry"), json!({}))
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    let dead_again = wait_for_state(&app, id, "dead").await;
+    assert_eq!(
+        dead_again["attempts"], 2,
+        "a replay starts with fresh attempts"
+    );
+    assert_eq!(w.calls.load(Ordering::SeqCst), 4);
+
+    let not_dead = app
+        .post(
+            &format!("/api/v1/jobs/{}/retry", uuid::Uuid::now_v7()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(not_dead.status, StatusCode::NOT_FOUND);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn unique_jobs_are_not_queued_twice_and_cancel_works() {
+    let app = spawn_app().await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let job = || NewJob {
+        unique_key: Some("sync:contact:1".into()),
+        run_at: Some(later),
+        ..NewJob::new("test.flaky", json!({}))
+    };
+    let first = enqueue(&app, job()).await;
+    let second = enqueue(&app, job()).await;
+    assert!(matches!(first, Enqueued::Created(_)));
+    assert_eq!(second, Enqueued::AlreadyPending(first.id()));
+
+    let cancelled = app
+        .post(&format!("/api/v1/jobs/{}/cancel", first.id()), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(cancelled.body["state"], "cancelled");
+    let again = app
+        .post(&format!("/api/v1/jobs/{}/cancel", first.id()), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    // Once the first is no longer pending, the key is free again.
+    assert!(matches!(enqueue(&app, job()).await, Enqueued::Created(_)));
+
+    let (_, viewer) = app
+        .member("viewer@acme.test", salesos::platform::auth::Role::Viewer)
+        .await;
+    let refused = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{}/retry", first.id()),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let other = app.other_workspace_key().await;
+    let hidden = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/jobs/{}", first.id()),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_dead_workers_lease_runs_out_and_its_job_runs_elsewhere() {
+    let app = spawn_app().await;
+    let id = enqueue(&app, NewJob::new("test.flaky", json!({})))
+        .await
+        .id();
+    // A worker that claims the job and then dies without a word.
+    let claimed = jobs::claim(
+        &app.store,
+        "doomed-node",
+        &["test.flaky"],
+        10,
+        chrono::Duration::milliseconds(300),
+    )
+    .await
+    .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let w = start_worker(&app, 1);
+    let done = wait_for_state(&app, id, "succeeded").await;
+    assert_eq!(done["attempts"], 2, "the dead node's attempt counts");
+    assert_eq!(
+        w.calls.load(Ordering::SeqCst),
+        1,
+        "the job ran once in effect"
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn progress_is_visible_and_timeouts_count_as_failures() {
+    let app = spawn_app().await;
+    let w = start_worker(&app, 1);
+    let id = enqueue(&app, NewJob::new("test.slow", json!({"sleep_ms": 800})))
+        .await
+        .id();
+    let running = wait_for_state(&app, id, "running").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = running;
+    while seen["progress"] != 42 {
+        assert!(Instant::now() < deadline, "progress never showed: {seen}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        seen = app.get(&format!("/api/v1/jobs/{id}")).await.body;
+    }
+    assert_eq!(seen["progress_message"], "halfway");
+    wait_for_state(&app, id, "succeeded").await;
+
+    let slow = enqueue(
+        &app,
+        NewJob {
+            max_attempts: 1,
+            ..NewJob::new("test.slow", json!({"sleep_ms": 5000}))
+        },
+    )
+    .await
+    .id();
+    let dead = wait_for_state(&app, slow, "dead").await;
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{dead}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_log_reads_in_order_with_filters_and_paging() {
+    let app = spawn_app().await;
+    let c = app.contact(json!({"email": "e@acme.test"})).await;
+    let id = c["id"].as_str().expect("id");
+    app.patch(&format!("/api/v1/contacts/{id}"), json!({"title": "CEO"}))
+        .await;
+    app.post("/api/v1/accounts", json!({"name": "Acme"})).await;
+    app.delete(&format!("/api/v1/contacts/{id}")).await;
+
+    let all = app.get("/api/v1/events").await;
+    let types: Vec<&str> = all.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| e["event_type"].as_str().expect("t"))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "contact.created",
+            "contact.updated",
+            "account.created",
+            "contact.deleted"
+        ]
+    );
+    let seqs: Vec<i64> = all.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "a gapless per-workspace sequence");
+    let first = &all.body["data"][0];
+    for field in [
+        "event_id",
+        "event_type",
+        "timestamp",
+        "workspace_id",
+        "entity_id",
+        "entity_type",
+        "source",
+        "data",
+        "metadata",
+    ] {
+        assert!(!first[field].is_null(), "envelope lacks {field}: {first}");
+    }
+    assert_eq!(first["source"], "api");
+    assert_eq!(first["metadata"], json!({"version": 1, "retry_count": 0}));
+    assert_eq!(all.body["data"][1]["data"]["changes"]["title"]["to"], "CEO");
+
+    let contacts_only = app.get("/api/v1/events?type=contact.*&after=1").await;
+    let seqs: Vec<i64> = contacts_only.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [2, 4]);
+    let page = app.get("/api/v1/events?limit=2").await;
+    let next = page.body["next_cursor"].as_str().expect("cursor");
+    let page2 = app
+        .get(&format!("/api/v1/events?limit=2&cursor={next}"))
+        .await;
+    assert_eq!(page2.body["data"][0]["seq"], 3);
+    assert_eq!(
+        app.get("/api/v1/events?type=Contact;DROP").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let other = app.other_workspace_key().await;
+    let theirs = app
+        .call(reqwest::Method::GET, "/api/v1/events", &other, None)
+        .await;
+    assert_eq!(
+        theirs.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "never another workspace's events"
+    );
+}
