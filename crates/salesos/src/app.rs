@@ -26,7 +26,7 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domains::{accounts, contacts},
+    domains::{accounts, contacts, webhooks},
     platform::{
         audit,
         auth::{api as keys_api, middleware as auth_mw, onboarding},
@@ -59,6 +59,7 @@ use crate::{
         (name = "audit", description = "Who changed what (admins)"),
         (name = "jobs", description = "Background jobs and the dead-letter list"),
         (name = "events", description = "The workspace's event log"),
+        (name = "webhooks", description = "Events pushed to your URLs, signed (Standard Webhooks)"),
     )
 )]
 struct ApiDoc;
@@ -85,6 +86,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(contacts::api::router())
         .merge(accounts::api::router())
+        .merge(webhooks::api::router())
         .routes(routes!(keys_api::list, keys_api::create))
         .routes(routes!(keys_api::revoke))
         .routes(routes!(audit::list))
@@ -96,8 +98,35 @@ fn api_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The job handlers this build runs.
-pub fn registry() -> Registry {
-    Registry::default().with(Noop)
+pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
+    Ok(Registry::default()
+        .with(Noop)
+        .with(webhooks::delivery::Deliver::new(settings)?))
+}
+
+/// Everything in the background of one node: the workers and the event consumers.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(store: &Store, settings: &Settings, config: WorkerConfig) -> anyhow::Result<Self> {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let tasks = vec![
+            worker::spawn(store.clone(), registry(settings)?, config, rx.clone()),
+            webhooks::service::spawn_fan_out(store.clone(), settings.clone(), rx),
+        ];
+        Ok(Self { stop, tasks })
+    }
+
+    /// Stop and wait: running jobs finish or are handed back.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 /// The OpenAPI document of this build.
@@ -171,13 +200,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = worker::spawn(
-            self.state.store.clone(),
-            registry(),
+        let background = Background::start(
+            &self.state.store,
+            &self.state.settings,
             WorkerConfig::default(),
-            stop_rx,
-        );
+        )?;
         let served = axum::serve(
             self.listener,
             self.router
@@ -185,8 +212,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        let _ = stop_tx.send(true);
-        let _ = worker.await;
+        background.stop().await;
         served?;
         Ok(())
     }

@@ -151,21 +151,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init_logging(settings.log_format);
             let store = Store::connect(&settings).await?;
             store.migrate().await?;
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let config = crate::platform::runtime::worker::WorkerConfig {
                 concurrency,
                 ..Default::default()
             };
-            let worker = crate::platform::runtime::worker::spawn(
-                store,
-                crate::app::registry(),
-                config,
-                stop_rx,
-            );
+            let background = crate::app::Background::start(&store, &settings, config)?;
             eprintln!("SalesOS worker running; Ctrl-C to stop");
             shutdown_signal().await;
-            let _ = stop_tx.send(true);
-            let _ = worker.await;
+            background.stop().await;
             Ok(())
         }
         Command::Migrate => {

@@ -5,3 +5,4 @@
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod webhooks;

@@ -55,7 +55,19 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `json` or `pretty` log lines.
     pub log_format: LogFormat,
+    /// Delay before each webhook delivery attempt, in seconds (the first is usually 0).
+    pub webhook_retry_schedule: Vec<f64>,
+    /// Deliver webhooks to loopback, private and link-local addresses (tests, labs).
+    pub webhook_allow_private_networks: bool,
+    /// Accept `http://` webhook URLs (otherwise only `https://`).
+    pub webhook_allow_http: bool,
 }
+
+/// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
+/// 20 h and 24 h.
+pub const DEFAULT_WEBHOOK_SCHEDULE: [f64; 10] = [
+    0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +92,9 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             db_max_connections: 16,
             log_format: LogFormat::Json,
+            webhook_retry_schedule: DEFAULT_WEBHOOK_SCHEDULE.to_vec(),
+            webhook_allow_private_networks: false,
+            webhook_allow_http: false,
         }
     }
 }
@@ -101,6 +116,9 @@ struct FileLayer {
     max_body_bytes: Option<usize>,
     db_max_connections: Option<u32>,
     log_format: Option<LogFormat>,
+    webhook_retry_schedule: Option<Vec<f64>>,
+    webhook_allow_private_networks: Option<bool>,
+    webhook_allow_http: Option<bool>,
 }
 
 /// Why settings could not be read; the message names the file or variable.
@@ -168,6 +186,11 @@ impl Settings {
             cookie_secure
         );
         take!(max_body_bytes, db_max_connections, log_format);
+        take!(
+            webhook_retry_schedule,
+            webhook_allow_private_networks,
+            webhook_allow_http
+        );
         if f.database_url.is_some() {
             self.database_url = f.database_url;
         }
@@ -217,6 +240,17 @@ impl Settings {
             "SALESOS_COOKIE_SECURE" => self.cookie_secure = parse(name, value)?,
             "SALESOS_MAX_BODY_BYTES" => self.max_body_bytes = parse(name, value)?,
             "SALESOS_DB_MAX_CONNECTIONS" => self.db_max_connections = parse(name, value)?,
+            "SALESOS_WEBHOOK_RETRY_SCHEDULE" => {
+                self.webhook_retry_schedule =
+                    parse_schedule(value).map_err(|message| SettingsError::Env {
+                        name: name.to_owned(),
+                        message,
+                    })?
+            }
+            "SALESOS_WEBHOOK_ALLOW_PRIVATE_NETWORKS" => {
+                self.webhook_allow_private_networks = parse(name, value)?
+            }
+            "SALESOS_WEBHOOK_ALLOW_HTTP" => self.webhook_allow_http = parse(name, value)?,
             "SALESOS_LOG_FORMAT" => {
                 self.log_format = match value {
                     "json" => LogFormat::Json,
@@ -245,6 +279,22 @@ impl Settings {
             ),
         }
     }
+}
+
+/// `"0,5,300"` → delays in seconds; at least one, none negative.
+fn parse_schedule(value: &str) -> Result<Vec<f64>, String> {
+    let delays = value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{}` is not a number of seconds", v.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() || delays.iter().any(|d| !d.is_finite() || *d < 0.0) {
+        return Err("expected comma-separated seconds, none negative, e.g. 0,5,300".into());
+    }
+    Ok(delays)
 }
 
 #[cfg(test)]
@@ -290,6 +340,15 @@ mod tests {
         let err = Settings::load(env(&[("SALESOS_CONFIG", path.to_str().expect("utf8"))]))
             .expect_err("unknown key");
         assert!(err.to_string().contains("rate_limit"), "{err}");
+    }
+
+    #[test]
+    fn webhook_schedule_from_environment() {
+        let s = Settings::load(env(&[("SALESOS_WEBHOOK_RETRY_SCHEDULE", "0, 0.5,2")]))
+            .expect("settings");
+        assert_eq!(s.webhook_retry_schedule, vec![0.0, 0.5, 2.0]);
+        assert!(Settings::load(env(&[("SALESOS_WEBHOOK_RETRY_SCHEDULE", "0,-1")])).is_err());
+        assert!(Settings::load(env(&[("SALESOS_WEBHOOK_RETRY_SCHEDULE", "soon")])).is_err());
     }
 
     #[test]

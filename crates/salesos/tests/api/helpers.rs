@@ -21,6 +21,15 @@ use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// reqwest clients in this test process use rustls with ring (the app's own HTTP client
+/// is configured explicitly and needs no process default).
+fn init_process() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A PostgreSQL database made for one test and dropped after it.
 struct PgDatabase {
     admin_url: String,
@@ -111,6 +120,7 @@ pub async fn empty_settings() -> (Settings, Guard) {
 
 /// Settings for a test: loopback, port 0, its own data directory and database.
 async fn test_settings(data_dir: PathBuf) -> (Settings, Option<PgDatabase>) {
+    init_process();
     let mut settings = Settings {
         data_dir,
         bind: "127.0.0.1:0".parse().expect("addr"),

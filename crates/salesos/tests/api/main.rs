@@ -14,3 +14,4 @@ mod idempotency;
 mod jobs;
 mod platform;
 mod sessions;
+mod webhooks;

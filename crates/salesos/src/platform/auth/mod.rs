@@ -97,6 +97,8 @@ pub enum Action {
     ReadAudit,
     /// Retry or cancel background jobs.
     ManageJobs,
+    /// Create, change and replay outbound webhooks.
+    ManageWebhooks,
 }
 
 /// How the caller proved who they are.
@@ -138,6 +140,7 @@ impl Principal {
                     Action::ManageApiKeys => "manage API keys",
                     Action::ReadAudit => "read the audit log",
                     Action::ManageJobs => "retry or cancel jobs",
+                    Action::ManageWebhooks => "manage webhooks",
                 },
             )))
         }

@@ -150,6 +150,19 @@ pub async fn record<C: ConnectionTrait>(
     .await
 }
 
+/// One event by id.
+pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Event>, DbErr> {
+    let stmt = statement(
+        conn.get_database_backend(),
+        &format!("SELECT {COLUMNS} FROM events WHERE id = $1"),
+        vec![id.into()],
+    );
+    Ok(Row::find_by_statement(stmt)
+        .one(conn)
+        .await?
+        .map(Event::from))
+}
+
 /// Does `event_type` match a topic pattern (`contact.*`, `*`, `email.sent`)?
 pub fn topic_matches(pattern: &str, event_type: &str) -> bool {
     match pattern.strip_suffix('*') {

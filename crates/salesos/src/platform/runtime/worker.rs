@@ -60,6 +60,11 @@ pub trait JobHandler: Send + Sync {
     fn backoff(&self, attempt: i32) -> Duration {
         jobs::backoff(attempt)
     }
+    /// Whether finishing a job of this kind writes `job.completed` / `job.failed`. Jobs that
+    /// deliver events themselves (webhooks) say no, or every delivery would cause another.
+    fn emits_events(&self) -> bool {
+        true
+    }
     async fn run(&self, ctx: &JobContext) -> Outcome;
 }
 
@@ -345,6 +350,7 @@ async fn finish(
             return Ok::<_, sea_orm::DbErr>(());
         };
         if let Some(ws) = job.workspace_id
+            && handler.is_none_or(|h| h.emits_events())
             && (state == JobState::Succeeded || state == JobState::Dead)
         {
             events::emit(

@@ -4,6 +4,7 @@
 
 mod m0001_core;
 mod m0002_runtime;
+mod m0003_webhooks;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_core::Migration),
             Box::new(m0002_runtime::Migration),
+            Box::new(m0003_webhooks::Migration),
         ]
     }
 }

@@ -1,0 +1,312 @@
+//! The `webhook.deliver` job: sign and POST one event to one endpoint, record the attempt,
+//! and decide what comes next (done, retry on the schedule or after `Retry-After`, give up,
+//! or switch the endpoint off on 410 Gone). Requests go only to public addresses unless
+//! private networks are allowed: the resolver drops private answers and IP-literal hosts
+//! are checked, so neither DNS tricks nor redirects (which are not followed) reach inside.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use uuid::Uuid;
+
+use super::{
+    model::{Verdict, delay_before, is_public, signature_header, verdict},
+    service::DELIVER_JOB,
+    store::{self, AttemptRecord},
+};
+use crate::platform::{
+    runtime::{
+        events,
+        worker::{JobContext, JobHandler, Outcome},
+    },
+    settings::Settings,
+    store::now,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const EXCERPT: usize = 500;
+
+/// Resolves names to public addresses only.
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to private, loopback or link-local addresses"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Delivers webhooks.
+pub struct Deliver {
+    client: reqwest::Client,
+    schedule: Vec<f64>,
+    allow_private: bool,
+}
+
+impl Deliver {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .user_agent(concat!("SalesOS-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(8);
+        if !settings.webhook_allow_private_networks {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        Ok(Self {
+            client: builder.build()?,
+            schedule: settings.webhook_retry_schedule.clone(),
+            allow_private: settings.webhook_allow_private_networks,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Deliver {
+    fn kind(&self) -> &'static str {
+        DELIVER_JOB
+    }
+
+    fn timeout(&self) -> Duration {
+        TIMEOUT + Duration::from_secs(5)
+    }
+
+    fn emits_events(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Outcome {
+        match self.attempt(ctx).await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Retry {
+                error: format!("storage error: {e}"),
+                after: None,
+            },
+        }
+    }
+}
+
+impl Deliver {
+    async fn attempt(&self, ctx: &JobContext) -> Result<Outcome, sea_orm::DbErr> {
+        let conn = ctx.store.conn();
+        let Some(id) = ctx
+            .job
+            .payload
+            .get("delivery_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<Uuid>().ok())
+        else {
+            return Ok(Outcome::Fail("payload has no delivery_id".into()));
+        };
+        let Some(delivery) = store::get_delivery_any(conn, id).await? else {
+            return Ok(Outcome::Fail("the delivery no longer exists".into()));
+        };
+        let endpoint =
+            store::get_endpoint(conn, delivery.workspace_id, delivery.endpoint_id).await?;
+        let endpoint = match endpoint {
+            Some(e) if e.enabled => e,
+            Some(_) | None => {
+                store::set_delivery_state(conn, id, "cancelled").await?;
+                return Ok(Outcome::Done(Some(
+                    serde_json::json!({"skipped": "endpoint disabled or deleted"}),
+                )));
+            }
+        };
+        let Some(event) = events::get(conn, delivery.event_id).await? else {
+            return Ok(Outcome::Fail("the event no longer exists".into()));
+        };
+        let attempt = ctx.job.attempts;
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event_id": event.event_id,
+            "type": event.event_type,
+            "timestamp": event.timestamp,
+            "workspace_id": event.workspace_id,
+            "seq": event.seq,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "source": event.source,
+            "data": event.data,
+            "metadata": {"version": 1, "retry_count": attempt - 1},
+        }))
+        .unwrap_or_default();
+        let msg_id = format!("msg_{}", id.simple());
+        let timestamp = now().timestamp();
+        let Some(signature) =
+            signature_header(&endpoint.live_secrets(now()), &msg_id, timestamp, &body)
+        else {
+            return Ok(Outcome::Fail("the endpoint's secret is unreadable".into()));
+        };
+        if let Some(refusal) = self.refuse_literal(&endpoint.url) {
+            store::record_attempt(
+                conn,
+                AttemptRecord {
+                    delivery_id: id,
+                    attempt,
+                    status: None,
+                    latency_ms: 0,
+                    excerpt: None,
+                    error: Some(&refusal),
+                    state: "dead",
+                },
+            )
+            .await?;
+            return Ok(Outcome::Fail(refusal));
+        }
+
+        let started = Instant::now();
+        let sent = self
+            .client
+            .post(&endpoint.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let (status, retry_after, excerpt, error) = match sent {
+            Ok(mut res) => {
+                let status = res.status().as_u16();
+                let retry_after = res
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let mut buf = Vec::new();
+                while buf.len() < EXCERPT {
+                    match res.chunk().await {
+                        Ok(Some(c)) => buf.extend_from_slice(&c),
+                        _ => break,
+                    }
+                }
+                buf.truncate(EXCERPT);
+                (
+                    Some(status),
+                    retry_after,
+                    Some(String::from_utf8_lossy(&buf).into_owned()),
+                    None,
+                )
+            }
+            Err(e) => (None, None, None, Some(describe(&e))),
+        };
+        let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let judged = match (status, &error) {
+            (Some(s), _) => verdict(s, retry_after.as_deref()),
+            (None, _) => Verdict::Retry { after_secs: None },
+        };
+        let error_text = match (&error, status) {
+            (Some(e), _) => Some(e.clone()),
+            (None, Some(s)) if !(200..300).contains(&s) => Some(format!("receiver answered {s}")),
+            _ => None,
+        };
+        let (state, outcome) = match judged {
+            Verdict::Delivered => (
+                "succeeded",
+                Outcome::Done(Some(
+                    serde_json::json!({"status": status, "latency_ms": latency_ms}),
+                )),
+            ),
+            Verdict::Gone => {
+                let mut ep = endpoint.clone();
+                ep.enabled = false;
+                ep.disabled_reason = Some(format!(
+                    "the receiver answered 410 Gone on {}",
+                    now().to_rfc3339()
+                ));
+                store::update_endpoint(conn, &ep).await?;
+                (
+                    "dead",
+                    Outcome::Fail("410 Gone: the endpoint was disabled".into()),
+                )
+            }
+            Verdict::Retry { after_secs } => {
+                let next = usize::try_from(attempt).unwrap_or(0) + 1;
+                match (after_secs, delay_before(&self.schedule, next)) {
+                    (_, None) => (
+                        "dead",
+                        Outcome::Fail(
+                            error_text
+                                .clone()
+                                .unwrap_or_else(|| "out of attempts".into()),
+                        ),
+                    ),
+                    (Some(server), Some(_)) | (None, Some(server)) => (
+                        "retrying",
+                        Outcome::Retry {
+                            error: error_text.clone().unwrap_or_default(),
+                            after: Some(Duration::from_secs_f64(server.min(86_400.0))),
+                        },
+                    ),
+                }
+            }
+        };
+        store::record_attempt(
+            conn,
+            AttemptRecord {
+                delivery_id: id,
+                attempt,
+                status: status.map(i32::from),
+                latency_ms,
+                excerpt: excerpt.as_deref(),
+                error: error_text.as_deref(),
+                state,
+            },
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    /// URLs whose host is an IP literal skip the resolver: check them here.
+    fn refuse_literal(&self, url: &str) -> Option<String> {
+        if self.allow_private {
+            return None;
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let host = parsed
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let ip: IpAddr = host.parse().ok()?;
+        (!is_public(ip))
+            .then(|| format!("{ip} is a private, loopback or link-local address; refused"))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        format!("timed out after {} s", TIMEOUT.as_secs())
+    } else {
+        msg
+    }
+}

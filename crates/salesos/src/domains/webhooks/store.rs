@@ -1,0 +1,328 @@
+//! Queries for webhook endpoints, deliveries and attempts.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::platform::store::{exec, now, query::SqlBuilder, statement};
+
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct EndpointRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: serde_json::Value,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    pub fn patterns(&self) -> Vec<String> {
+        serde_json::from_value(self.events.clone()).unwrap_or_default()
+    }
+
+    /// The secrets a signature is made with now: the current one, and the previous one
+    /// while its overlap lasts.
+    pub fn live_secrets(&self, at: DateTime<Utc>) -> Vec<&str> {
+        let mut s = vec![self.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at)
+            && until > at
+        {
+            s.push(prev.as_str());
+        }
+        s
+    }
+}
+
+const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, disabled_reason, secret, \
+    previous_secret, previous_secret_expires_at, created_at, updated_at";
+
+pub async fn insert_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
+    exec(
+        conn,
+        &format!("INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+        vec![
+            e.id.into(),
+            e.workspace_id.into(),
+            e.url.clone().into(),
+            e.description.clone().into(),
+            e.events.clone().into(),
+            e.enabled.into(),
+            e.disabled_reason.clone().into(),
+            e.secret.clone().into(),
+            e.previous_secret.clone().into(),
+            e.previous_secret_expires_at.into(),
+            e.created_at.into(),
+            e.updated_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn update_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE webhook_endpoints SET url = $1, description = $2, events = $3, enabled = $4, disabled_reason = $5, \
+         secret = $6, previous_secret = $7, previous_secret_expires_at = $8, updated_at = $9 \
+         WHERE workspace_id = $10 AND id = $11",
+        vec![
+            e.url.clone().into(),
+            e.description.clone().into(),
+            e.events.clone().into(),
+            e.enabled.into(),
+            e.disabled_reason.clone().into(),
+            e.secret.clone().into(),
+            e.previous_secret.clone().into(),
+            e.previous_secret_expires_at.into(),
+            now().into(),
+            e.workspace_id.into(),
+            e.id.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get_endpoint<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<EndpointRow>, DbErr> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2"
+    );
+    let stmt = statement(
+        conn.get_database_backend(),
+        &sql,
+        vec![workspace_id.into(), id.into()],
+    );
+    EndpointRow::find_by_statement(stmt).one(conn).await
+}
+
+pub async fn delete_endpoint<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<u64, DbErr> {
+    exec(
+        conn,
+        "DELETE FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2",
+        vec![workspace_id.into(), id.into()],
+    )
+    .await
+}
+
+pub async fn list_endpoints<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    enabled_only: bool,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<EndpointRow>, DbErr> {
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = $1"
+    ));
+    b.values.push(workspace_id.into());
+    if enabled_only {
+        b.and("enabled", "=", true);
+    }
+    if let Some((at, id)) = after {
+        let a = b.bind(at);
+        let i = b.bind(id);
+        b.push(&format!(" AND (created_at, id) > ({a}, {i})"));
+    }
+    b.push(&format!(" ORDER BY created_at, id LIMIT {}", limit + 1));
+    let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+    EndpointRow::find_by_statement(stmt).all(conn).await
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Clone, Debug, Serialize, ToSchema, FromQueryResult)]
+pub struct Delivery {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub workspace_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// `pending`, `succeeded`, `retrying`, `dead` or `cancelled`.
+    pub state: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_latency_ms: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const DELIVERY_COLUMNS: &str = "id, workspace_id, endpoint_id, event_id, event_type, state, attempts, last_status, last_error, \
+    last_latency_ms, created_at, updated_at";
+
+/// Record a delivery to make; `None` if this event already has one for this endpoint.
+pub async fn insert_delivery<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    endpoint_id: Uuid,
+    event_id: Uuid,
+    event_type: &str,
+) -> Result<Option<Uuid>, DbErr> {
+    let id = Uuid::now_v7();
+    let at = now();
+    let n = exec(
+        conn,
+        "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, event_type, state, attempts, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        vec![id.into(), workspace_id.into(), endpoint_id.into(), event_id.into(), event_type.into(), at.into()],
+    )
+    .await?;
+    Ok((n == 1).then_some(id))
+}
+
+pub async fn get_delivery<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Delivery>, DbErr> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE workspace_id = $1 AND id = $2"
+    );
+    let stmt = statement(
+        conn.get_database_backend(),
+        &sql,
+        vec![workspace_id.into(), id.into()],
+    );
+    Delivery::find_by_statement(stmt).one(conn).await
+}
+
+pub async fn get_delivery_any<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Delivery>, DbErr> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1");
+    let stmt = statement(conn.get_database_backend(), &sql, vec![id.into()]);
+    Delivery::find_by_statement(stmt).one(conn).await
+}
+
+pub async fn list_deliveries<C: ConnectionTrait>(
+    conn: &C,
+    endpoint_id: Uuid,
+    state: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<Delivery>, DbErr> {
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1"
+    ));
+    b.values.push(endpoint_id.into());
+    if let Some(s) = state {
+        b.and("state", "=", s.to_owned());
+    }
+    if let Some((at, id)) = after {
+        let a = b.bind(at);
+        let i = b.bind(id);
+        b.push(&format!(" AND (created_at, id) < ({a}, {i})"));
+    }
+    b.push(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
+    let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+    Delivery::find_by_statement(stmt).all(conn).await
+}
+
+/// Record one attempt and its effect on the delivery.
+pub struct AttemptRecord<'a> {
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    pub status: Option<i32>,
+    pub latency_ms: i32,
+    pub excerpt: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub state: &'a str,
+}
+
+pub async fn record_attempt<C: ConnectionTrait>(
+    conn: &C,
+    a: AttemptRecord<'_>,
+) -> Result<(), DbErr> {
+    let at = now();
+    exec(
+        conn,
+        "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            Uuid::now_v7().into(),
+            a.delivery_id.into(),
+            a.attempt.into(),
+            a.status.into(),
+            a.latency_ms.into(),
+            a.excerpt.map(str::to_owned).into(),
+            a.error.map(str::to_owned).into(),
+            at.into(),
+        ],
+    )
+    .await?;
+    exec(
+        conn,
+        "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, last_error = $4, \
+         last_latency_ms = $5, updated_at = $6 WHERE id = $7",
+        vec![
+            a.state.into(),
+            a.attempt.into(),
+            a.status.into(),
+            a.error.map(str::to_owned).into(),
+            a.latency_ms.into(),
+            at.into(),
+            a.delivery_id.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_delivery_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    state: &str,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE webhook_deliveries SET state = $1, updated_at = $2 WHERE id = $3",
+        vec![state.into(), now().into(), id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One attempt as the delivery log shows it.
+#[derive(Clone, Debug, Serialize, ToSchema, FromQueryResult)]
+pub struct Attempt {
+    pub attempt: i32,
+    pub status: Option<i32>,
+    pub latency_ms: i32,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn attempts_of<C: ConnectionTrait>(
+    conn: &C,
+    delivery_id: Uuid,
+) -> Result<Vec<Attempt>, DbErr> {
+    let stmt = statement(
+        conn.get_database_backend(),
+        "SELECT attempt, status, latency_ms, response_excerpt, error, created_at FROM webhook_attempts \
+         WHERE delivery_id = $1 ORDER BY attempt, created_at",
+        vec![delivery_id.into()],
+    );
+    Attempt::find_by_statement(stmt).all(conn).await
+}

@@ -1,0 +1,410 @@
+//! Outbound webhooks delivered to a real HTTP receiver on loopback.
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Answers to give, in order: status and an optional `Retry-After`.
+type Script = VecDeque<(u16, Option<&'static str>)>;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// Answers to give, in order (status, Retry-After); 200 once they run out.
+    script: Arc<Mutex<Script>>,
+}
+
+impl Receiver {
+    async fn start() -> (Self, SocketAddr) {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move {
+                    state.got.lock().expect("lock").push(Received {
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    let (status, retry) = state
+                        .script
+                        .lock()
+                        .expect("lock")
+                        .pop_front()
+                        .unwrap_or((200, None));
+                    let mut res = axum::response::Response::new(axum::body::Body::from(format!(
+                        "answer {status}"
+                    )));
+                    *res.status_mut() = axum::http::StatusCode::from_u16(status).expect("status");
+                    if let Some(r) = retry {
+                        res.headers_mut()
+                            .insert("retry-after", r.parse().expect("header"));
+                    }
+                    res
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        (r, addr)
+    }
+
+    fn answer(&self, answers: &[(u16, Option<&'static str>)]) {
+        self.script
+            .lock()
+            .expect("lock")
+            .extend(answers.iter().copied());
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().expect("lock").clone()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "receiver got {} of {n} requests",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+fn verify(secret: &str, r: &Received) -> bool {
+    let id = r.headers["webhook-id"].to_str().expect("id");
+    let ts = r.headers["webhook-timestamp"].to_str().expect("ts");
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("secret");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("key");
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&r.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    r.headers["webhook-signature"]
+        .to_str()
+        .expect("sig")
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+async fn app_for_webhooks() -> TestApp {
+    spawn_app_with(|s| {
+        s.webhook_allow_http = true;
+        s.webhook_allow_private_networks = true;
+        s.webhook_retry_schedule = vec![0.0, 0.2, 0.2];
+    })
+    .await
+}
+
+async fn subscribe(app: &TestApp, addr: SocketAddr, events: Value) -> Value {
+    let res = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": format!("http://{addr}/hook"), "events": events}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    res.body
+}
+
+async fn wait_delivery(app: &TestApp, hook: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = app
+            .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
+            .await;
+        if let Some(d) = list.body["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["state"] == state))
+        {
+            return d.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {state} delivery: {}",
+            list.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn events_are_delivered_signed_to_matching_endpoints() {
+    let app = app_for_webhooks().await;
+    let (rx, addr) = Receiver::start().await;
+    let hook = subscribe(&app, addr, json!(["contact.*"])).await;
+    let secret = hook["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let shown = app
+        .get(&format!(
+            "/api/v1/webhooks/{}",
+            hook["id"].as_str().expect("id")
+        ))
+        .await;
+    assert!(
+        shown.body.get("secret").is_none(),
+        "the secret is not shown again"
+    );
+
+    app.post("/api/v1/accounts", json!({"name": "Not subscribed"}))
+        .await;
+    app.contact(json!({"email": "hooked@acme.test"})).await;
+    let got = rx.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "account.created does not match contact.*"
+    );
+    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(body["type"], "contact.created");
+    assert_eq!(body["data"]["email"], "hooked@acme.test");
+    assert_eq!(body["workspace_id"], app.workspace_id.to_string());
+    assert!(body["event_id"].is_string() && body["timestamp"].is_string());
+    assert!(
+        verify(&secret, &got[0]),
+        "signature verifies with the endpoint secret"
+    );
+    assert!(
+        !verify(&format!("whsec_{}", STANDARD.encode([7u8; 32])), &got[0]),
+        "and not with another"
+    );
+    let delivered = wait_delivery(&app, hook["id"].as_str().expect("id"), "succeeded").await;
+    assert_eq!(delivered["attempts"], 1);
+    assert_eq!(delivered["last_status"], 200);
+}
+
+#[tokio::test]
+async fn failed_deliveries_retry_on_schedule_and_honour_retry_after() {
+    let app = app_for_webhooks().await;
+    let (rx, addr) = Receiver::start().await;
+    rx.answer(&[(500, None), (429, Some("0.1"))]);
+    let hook = subscribe(&app, addr, json!(["*"])).await;
+    let hook_id = hook["id"].as_str().expect("id");
+    app.contact(json!({"email": "retry@acme.test"})).await;
+    let got = rx.wait_for(3).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().expect("id"))
+        .collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "the same message id on every attempt"
+    );
+    let counts: Vec<i64> = got
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).expect("json")["metadata"]["retry_count"]
+                .as_i64()
+                .expect("n")
+        })
+        .collect();
+    assert_eq!(counts, [0, 1, 2]);
+    let d = wait_delivery(&app, hook_id, "succeeded").await;
+    let log = app
+        .get(&format!(
+            "/api/v1/webhooks/{hook_id}/deliveries/{}",
+            d["id"].as_str().expect("id")
+        ))
+        .await;
+    let statuses: Vec<i64> = log.body["attempt_log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|a| a["status"].as_i64().expect("s"))
+        .collect();
+    assert_eq!(statuses, [500, 429, 200], "{}", log.body);
+    assert_eq!(log.body["attempt_log"][0]["response_excerpt"], "answer 500");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        rx.received().len(),
+        3,
+        "a `*` subscriber is not fed events about its own deliveries"
+    );
+}
+
+#[tokio::test]
+async fn dead_deliveries_can_be_replayed_and_410_disables_the_endpoint() {
+    let app = app_for_webhooks().await;
+    let (rx, addr) = Receiver::start().await;
+    rx.answer(&[(500, None), (503, None), (500, None)]);
+    let hook = subscribe(&app, addr, json!(["contact.created"])).await;
+    let hook_id = hook["id"].as_str().expect("id").to_owned();
+    app.contact(json!({"email": "dead@acme.test"})).await;
+    let dead = wait_delivery(&app, &hook_id, "dead").await;
+    assert_eq!(dead["attempts"], 3, "the whole schedule was tried");
+    let dead_list = app
+        .get(&format!("/api/v1/webhooks/{hook_id}/deliveries?state=dead"))
+        .await;
+    assert_eq!(dead_list.body["data"].as_array().map(Vec::len), Some(1));
+    let replay = app
+        .post(
+            &format!(
+                "/api/v1/webhooks/{hook_id}/deliveries/{}/replay",
+                dead["id"].as_str().expect("id")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::ACCEPTED, "{}", replay.body);
+    wait_delivery(&app, &hook_id, "succeeded").await;
+    assert_eq!(rx.received().len(), 4);
+
+    rx.answer(&[(410, None)]);
+    app.contact(json!({"email": "gone@acme.test"})).await;
+    rx.wait_for(5).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = app.get(&format!("/api/v1/webhooks/{hook_id}")).await;
+        if h.body["enabled"] == false {
+            assert!(
+                h.body["disabled_reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("410")
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "410 did not disable the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.contact(json!({"email": "after@acme.test"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rx.received().len(),
+        5,
+        "a disabled endpoint gets nothing more"
+    );
+}
+
+#[tokio::test]
+async fn rotated_secrets_sign_with_both_during_the_overlap() {
+    let app = app_for_webhooks().await;
+    let (rx, addr) = Receiver::start().await;
+    let hook = subscribe(&app, addr, json!(["contact.*"])).await;
+    let old = hook["secret"].as_str().expect("secret").to_owned();
+    let rotated = app
+        .post(
+            &format!(
+                "/api/v1/webhooks/{}/rotate-secret",
+                hook["id"].as_str().expect("id")
+            ),
+            json!({}),
+        )
+        .await;
+    let new = rotated.body["secret"]
+        .as_str()
+        .expect("new secret")
+        .to_owned();
+    assert_ne!(old, new);
+    app.contact(json!({"email": "rotate@acme.test"})).await;
+    let got = rx.wait_for(1).await;
+    assert_eq!(
+        got[0].headers["webhook-signature"]
+            .to_str()
+            .expect("sig")
+            .split(' ')
+            .count(),
+        2
+    );
+    assert!(verify(&new, &got[0]) && verify(&old, &got[0]));
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let app = spawn_app_with(|s| {
+        s.webhook_allow_http = true;
+        s.webhook_retry_schedule = vec![0.0, 0.1];
+    })
+    .await;
+    let (rx, addr) = Receiver::start().await;
+    let literal = subscribe(&app, addr, json!(["contact.*"])).await;
+    let named = app
+        .post("/api/v1/webhooks", json!({"url": format!("http://localhost:{}/hook", addr.port()), "events": ["contact.*"]}))
+        .await
+        .body;
+    app.contact(json!({"email": "ssrf@acme.test"})).await;
+    let d1 = wait_delivery(&app, literal["id"].as_str().expect("id"), "dead").await;
+    assert!(
+        d1["last_error"].as_str().unwrap_or("").contains("private"),
+        "{d1}"
+    );
+    let d2 = wait_delivery(&app, named["id"].as_str().expect("id"), "dead").await;
+    assert!(
+        d2["last_error"].as_str().unwrap_or("").contains("private"),
+        "{d2}"
+    );
+    assert!(
+        rx.received().is_empty(),
+        "nothing reached the private address"
+    );
+}
+
+#[tokio::test]
+async fn webhook_input_is_validated_and_admin_only() {
+    let app = spawn_app().await;
+    let http = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "http://hooks.example.com/x", "events": ["contact.*"]}),
+        )
+        .await;
+    assert_eq!(http.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(http.problem_fields(), ["url"]);
+    let bad = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://hooks.example.com/x", "events": ["ok.*", "Bad Topic"]}),
+        )
+        .await;
+    assert_eq!(bad.problem_fields(), ["events[1]"]);
+    let none = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://hooks.example.com/x", "events": []}),
+        )
+        .await;
+    assert_eq!(none.problem_fields(), ["events"]);
+    let (_, manager) = app
+        .member("m@acme.test", salesos::platform::auth::Role::Manager)
+        .await;
+    let refused = app
+        .call(reqwest::Method::GET, "/api/v1/webhooks", &manager, None)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
