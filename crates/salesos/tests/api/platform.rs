@@ -121,8 +121,14 @@ async fn openapi_document_and_offline_docs_page() {
         ("/api/v1/webhooks/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/webhooks/{id}/rotate-secret", &["post"][..]),
         ("/api/v1/webhooks/{id}/deliveries", &["get"][..]),
-        ("/api/v1/webhooks/{id}/deliveries/{delivery_id}", &["get"][..]),
-        ("/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay", &["post"][..]),
+        (
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}",
+            &["get"][..],
+        ),
+        (
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+            &["post"][..],
+        ),
     ] {
         for m in methods {
             assert!(

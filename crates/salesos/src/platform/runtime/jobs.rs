@@ -223,11 +223,23 @@ pub async fn claim(
     }
     b.push(&format!(") RETURNING {COLUMNS}"));
     let txn = store.write().await?;
+    relax_durability(&txn).await?;
     let stmt = statement(store.backend(), &b.sql, b.values);
     let mut jobs = Job::find_by_statement(stmt).all(&txn).await?;
     txn.commit().await?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)));
     Ok(jobs)
+}
+
+/// Commit this transaction without waiting for the WAL flush (PostgreSQL). Used for claims
+/// and completions only: losing one in a crash means a job runs again, which every job
+/// tolerates (side effects carry idempotency keys); enqueues stay fully durable.
+pub async fn relax_durability<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+    }
+    Ok(())
 }
 
 /// Extend the leases of every job `owner` holds.
@@ -261,6 +273,37 @@ pub async fn complete<C: ConnectionTrait>(
     )
     .await?
         == 1)
+}
+
+/// Mark many jobs done in one statement; returns the ids whose lease still held.
+pub async fn complete_many<C: ConnectionTrait>(
+    conn: &C,
+    done: &[(Uuid, Option<serde_json::Value>)],
+    owner: &str,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut kept = Vec::with_capacity(done.len());
+    // Results differ per job; the common case (no result) goes in one statement.
+    let (plain, with_result): (Vec<_>, Vec<_>) = done.iter().partition(|(_, r)| r.is_none());
+    for chunk in plain.chunks(500) {
+        let at = now();
+        let mut b = SqlBuilder::new(
+            "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, updated_at = $1, \
+             lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE lease_owner = $2 AND state = 'running'",
+        );
+        b.values = vec![at.into(), owner.into()];
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| b.bind(*id)).collect();
+        b.push(&format!(" AND id IN ({}) RETURNING id", ids.join(", ")));
+        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        for row in conn.query_all_raw(stmt).await? {
+            kept.push(row.try_get::<Uuid>("", "id")?);
+        }
+    }
+    for (id, result) in with_result {
+        if complete(conn, *id, owner, result.clone()).await? {
+            kept.push(*id);
+        }
+    }
+    Ok(kept)
 }
 
 /// Record a failed attempt: back to the queue at `retry_at`, or dead when `retry_at` is

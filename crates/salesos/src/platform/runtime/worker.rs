@@ -160,7 +160,10 @@ async fn run(
             }
         })
     };
+    let (done_tx, done_rx) = tokio::sync::mpsc::channel::<Finished>(4096);
+    let completer = tokio::spawn(record_outcomes(store.clone(), owner.clone(), done_rx));
     let kinds = registry.kinds();
+    let refill = u32::try_from((config.concurrency / 2).max(1)).unwrap_or(1);
     let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
     tracing::info!(owner = %owner, kinds = ?registry.kinds(), "worker started");
     loop {
@@ -195,19 +198,22 @@ async fn run(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let (store, registry, owner) = (store.clone(), registry.clone(), owner.clone());
+            let (store, registry, done) = (store.clone(), registry.clone(), done_tx.clone());
             tokio::spawn(async move {
-                execute(store, &registry, &owner, job).await;
+                let finished = execute(store, &registry, job).await;
                 drop(permit);
+                let _ = done.send(finished).await;
             });
         }
-        if idle || permits.available_permits() == 0 {
+        if idle {
             tokio::select! {
                 _ = wake.changed() => {}
                 _ = tokio::time::sleep(config.poll) => {}
                 _ = shutdown.changed() => {}
-                _ = permits.acquire(), if !idle => {}
             }
+        } else {
+            // Claim again once half the slots are free: fewer, larger claims.
+            let _ = permits.acquire_many(refill).await;
         }
     }
     // Finish what runs, within the grace period; hand back the rest.
@@ -218,6 +224,8 @@ async fn run(
     {
         tracing::warn!("grace period over; releasing running jobs");
     }
+    drop(done_tx);
+    let _ = completer.await;
     heartbeat.abort();
     match jobs::release(store.conn(), &owner).await {
         Ok(0) => {}
@@ -257,29 +265,33 @@ fn listen_for_notifications(store: Store, mut shutdown: watch::Receiver<bool>) {
     });
 }
 
-/// Run one claimed job and record its outcome.
-async fn execute(store: Store, registry: &Registry, owner: &str, job: Job) {
-    let span =
-        tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
-    execute_attempt(store, registry, owner, job)
-        .instrument(span)
-        .await;
+/// A finished attempt waiting to be recorded.
+struct Finished {
+    job: Job,
+    outcome: Outcome,
+    emits_events: bool,
+    backoff: Duration,
 }
 
-async fn execute_attempt(store: Store, registry: &Registry, owner: &str, job: Job) {
+/// Run one claimed job; the outcome is recorded by [`record_outcomes`].
+async fn execute(store: Store, registry: &Registry, job: Job) -> Finished {
+    let span =
+        tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+    execute_attempt(store, registry, job).instrument(span).await
+}
+
+async fn execute_attempt(store: Store, registry: &Registry, job: Job) -> Finished {
     let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
-        finish(
-            &store,
-            owner,
-            &job,
-            Outcome::Fail(format!(
-                "no handler for job kind `{}` on this node",
-                job.kind
-            )),
-            None,
-        )
-        .await;
-        return;
+        let outcome = Outcome::Fail(format!(
+            "no handler for job kind `{}` on this node",
+            job.kind
+        ));
+        return Finished {
+            backoff: jobs::backoff(job.attempts),
+            job,
+            outcome,
+            emits_events: true,
+        };
     };
     let ctx = JobContext {
         job: job.clone(),
@@ -304,77 +316,97 @@ async fn execute_attempt(store: Store, registry: &Registry, owner: &str, job: Jo
             after: None,
         },
     };
-    finish(&store, owner, &job, outcome, Some(handler.as_ref())).await;
+    Finished {
+        backoff: handler.backoff(job.attempts),
+        emits_events: handler.emits_events(),
+        job,
+        outcome,
+    }
 }
 
-async fn finish(
+/// Record finished attempts in batches: one transaction for everything that finished
+/// meanwhile, so throughput is not bound by one commit per job.
+async fn record_outcomes(
+    store: Store,
+    owner: String,
+    mut rx: tokio::sync::mpsc::Receiver<Finished>,
+) {
+    let mut batch = Vec::with_capacity(512);
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        if let Err(e) = record_batch(&store, &owner, &batch).await {
+            tracing::error!(error = %e, count = batch.len(), "could not record job outcomes; their leases will expire and the jobs return");
+        }
+        batch.clear();
+    }
+}
+
+async fn record_batch(
     store: &Store,
     owner: &str,
-    job: &Job,
-    outcome: Outcome,
-    handler: Option<&dyn JobHandler>,
-) {
-    let result = async {
-        let txn = store.write().await?;
-        let (applied, event, error) = match &outcome {
-            Outcome::Done(result) => (
-                jobs::complete(&txn, job.id, owner, result.clone())
-                    .await?
-                    .then_some(JobState::Succeeded),
-                "job.completed",
-                None,
-            ),
+    batch: &[Finished],
+) -> Result<(), sea_orm::DbErr> {
+    let txn = store.write().await?;
+    jobs::relax_durability(&txn).await?;
+    let done: Vec<(Uuid, Option<serde_json::Value>)> = batch
+        .iter()
+        .filter_map(|f| match &f.outcome {
+            Outcome::Done(result) => Some((f.job.id, result.clone())),
+            _ => None,
+        })
+        .collect();
+    let kept = jobs::complete_many(&txn, &done, owner).await?;
+    for f in batch {
+        let (state, error) = match &f.outcome {
+            Outcome::Done(_) if kept.contains(&f.job.id) => (JobState::Succeeded, None),
+            Outcome::Done(_) => {
+                tracing::warn!(job_id = %f.job.id, "job outcome dropped: lease no longer held");
+                continue;
+            }
             Outcome::Retry { error, after } => {
-                let delay = after.unwrap_or_else(|| {
-                    handler
-                        .map(|h| h.backoff(job.attempts))
-                        .unwrap_or_else(|| jobs::backoff(job.attempts))
-                });
+                let delay = after.unwrap_or(f.backoff);
                 let retry_at = crate::platform::store::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
-                (
-                    jobs::fail(&txn, job, owner, error, Some(retry_at)).await?,
-                    "job.failed",
-                    Some(error.clone()),
-                )
+                match jobs::fail(&txn, &f.job, owner, error, Some(retry_at)).await? {
+                    Some(s) => (s, Some(error.clone())),
+                    None => continue,
+                }
             }
-            Outcome::Fail(error) => (
-                jobs::fail(&txn, job, owner, error, None).await?,
-                "job.failed",
-                Some(error.clone()),
-            ),
+            Outcome::Fail(error) => match jobs::fail(&txn, &f.job, owner, error, None).await? {
+                Some(s) => (s, Some(error.clone())),
+                None => continue,
+            },
         };
-        let Some(state) = applied else {
-            // The lease was lost (reaped or cancelled): another attempt owns the job now.
-            tracing::warn!("job outcome dropped: lease no longer held");
-            return Ok::<_, sea_orm::DbErr>(());
-        };
-        if let Some(ws) = job.workspace_id
-            && handler.is_none_or(|h| h.emits_events())
+        match state {
+            JobState::Dead => {
+                tracing::warn!(job_id = %f.job.id, kind = %f.job.kind, error = ?error, "job is dead")
+            }
+            JobState::Queued => {
+                tracing::info!(job_id = %f.job.id, kind = %f.job.kind, error = ?error, "job will be retried")
+            }
+            _ => {}
+        }
+        if let Some(ws) = f.job.workspace_id
+            && f.emits_events
             && (state == JobState::Succeeded || state == JobState::Dead)
         {
+            let event = if state == JobState::Succeeded {
+                "job.completed"
+            } else {
+                "job.failed"
+            };
             events::emit(
                 &txn,
                 NewEvent {
                     workspace_id: ws,
                     event_type: event,
                     entity_type: "job",
-                    entity_id: Some(job.id.to_string()),
+                    entity_id: Some(f.job.id.to_string()),
                     source: "worker",
-                    data: serde_json::json!({"job_id": job.id, "kind": job.kind, "state": state, "attempts": job.attempts, "error": error}),
+                    data: serde_json::json!({"job_id": f.job.id, "kind": f.job.kind, "state": state, "attempts": f.job.attempts, "error": error}),
                 },
             )
             .await?;
         }
-        store.commit(txn).await?;
-        match state {
-            JobState::Dead => tracing::warn!(error = ?error, "job is dead"),
-            JobState::Queued => tracing::info!(error = ?error, "job will be retried"),
-            _ => tracing::debug!("job done"),
-        }
-        Ok(())
-    };
-    if let Err(e) = result.await {
-        tracing::error!(error = %e, "could not record job outcome; the lease will expire and the job return");
     }
+    store.commit(txn).await
 }
