@@ -33,7 +33,7 @@ use crate::{
         error::Error,
         http::{idempotency, security_headers, track_metrics},
         runtime::{
-            Noop, api as runtime_api,
+            Noop, api as runtime_api, cron, maintenance,
             worker::{self, Registry, WorkerConfig},
         },
         settings::Settings,
@@ -101,6 +101,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
     Ok(Registry::default()
         .with(Noop)
+        .with(maintenance::Cleanup)
         .with(webhooks::delivery::Deliver::new(settings)?))
 }
 
@@ -111,9 +112,26 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(store: &Store, settings: &Settings, config: WorkerConfig) -> anyhow::Result<Self> {
+    pub async fn start(
+        store: &Store,
+        settings: &Settings,
+        config: WorkerConfig,
+    ) -> anyhow::Result<Self> {
+        cron::ensure(
+            store.conn(),
+            cron::Schedule {
+                key: "system:maintenance.cleanup",
+                workspace_id: None,
+                expression: maintenance::SCHEDULE,
+                timezone: "UTC",
+                job_kind: maintenance::KIND,
+                payload: serde_json::json!({}),
+            },
+        )
+        .await?;
         let (stop, rx) = tokio::sync::watch::channel(false);
         let tasks = vec![
+            cron::spawn(store.clone(), rx.clone()),
             worker::spawn(store.clone(), registry(settings)?, config, rx.clone()),
             webhooks::service::spawn_fan_out(store.clone(), settings.clone(), rx),
         ];
@@ -204,7 +222,8 @@ impl Application {
             &self.state.store,
             &self.state.settings,
             WorkerConfig::default(),
-        )?;
+        )
+        .await?;
         let served = axum::serve(
             self.listener,
             self.router

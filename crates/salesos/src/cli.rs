@@ -155,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency,
                 ..Default::default()
             };
-            let background = crate::app::Background::start(&store, &settings, config)?;
+            let background = crate::app::Background::start(&store, &settings, config).await?;
             eprintln!("SalesOS worker running; Ctrl-C to stop");
             shutdown_signal().await;
             background.stop().await;

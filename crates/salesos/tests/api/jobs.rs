@@ -388,3 +388,89 @@ async fn the_event_log_reads_in_order_with_filters_and_paging() {
         "never another workspace's events"
     );
 }
+
+#[tokio::test]
+async fn cron_ticks_fire_once_however_many_nodes_tick() {
+    use salesos::platform::runtime::cron;
+    let app = spawn_app().await;
+    cron::ensure(
+        app.store.conn(),
+        cron::Schedule {
+            key: "test:every-second",
+            workspace_id: Some(app.workspace_id),
+            expression: "* * * * * *",
+            timezone: "Europe/Berlin",
+            job_kind: "test.cron",
+            payload: json!({"hello": "world"}),
+        },
+    )
+    .await
+    .expect("schedule");
+    // Two more nodes ticking the same database next to the app's own ticker.
+    let (stop, rx) = watch::channel(false);
+    let others = [
+        cron::spawn(app.store.clone(), rx.clone()),
+        cron::spawn(app.store.clone(), rx),
+    ];
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let _ = stop.send(true);
+    for t in others {
+        let _ = t.await;
+    }
+    let fired = app.get("/api/v1/jobs?kind=test.cron&limit=100").await;
+    let ticks: Vec<String> = fired.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|j| {
+            j["payload"]["scheduled_for"]
+                .as_str()
+                .expect("tick")
+                .to_owned()
+        })
+        .collect();
+    let mut distinct = ticks.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        ticks.len(),
+        "no tick fired twice: {ticks:?}"
+    );
+    assert!(
+        (2..=5).contains(&ticks.len()),
+        "about one job per second: {ticks:?}"
+    );
+    assert_eq!(fired.body["data"][0]["payload"]["hello"], "world");
+}
+
+#[tokio::test]
+async fn scheduled_cleanup_removes_expired_state() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/contacts"))
+        .bearer_auth(&app.admin_key)
+        .header("Idempotency-Key", "old-key")
+        .json(&json!({"email": "idem@acme.test"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    salesos::platform::store::exec(
+        app.store.conn(),
+        "UPDATE idempotency_keys SET created_at = $1",
+        vec![two_days_ago.into()],
+    )
+    .await
+    .expect("age the key");
+    let id = enqueue(
+        &app,
+        NewJob::new(salesos::platform::runtime::maintenance::KIND, json!({})),
+    )
+    .await
+    .id();
+    let done = wait_for_state(&app, id, "succeeded").await;
+    assert_eq!(done["result"]["idempotency_keys"], 1, "{done}");
+}

@@ -3,8 +3,10 @@
 //! application wiring starts the workers.
 
 pub mod api;
+pub mod cron;
 pub mod events;
 pub mod jobs;
+pub mod maintenance;
 pub mod worker;
 
 /// A job that does nothing: for checking a deployment's workers and for benchmarks.

@@ -5,6 +5,7 @@
 mod m0001_core;
 mod m0002_runtime;
 mod m0003_webhooks;
+mod m0004_cron;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_core::Migration),
             Box::new(m0002_runtime::Migration),
             Box::new(m0003_webhooks::Migration),
+            Box::new(m0004_cron::Migration),
         ]
     }
 }
