@@ -238,7 +238,11 @@ impl Application {
 }
 
 fn templates() -> anyhow::Result<Templates> {
-    Templates::with(&[contacts::ui::TEMPLATES, accounts::ui::TEMPLATES])
+    Templates::with(&[
+        contacts::ui::TEMPLATES,
+        accounts::ui::TEMPLATES,
+        crate::platform::runtime::ui::TEMPLATES,
+    ])
 }
 
 fn router(state: AppState) -> Router {
@@ -257,6 +261,7 @@ fn router(state: AppState) -> Router {
     let pages_behind_login = Router::new()
         .merge(contacts::ui::router())
         .merge(accounts::ui::router())
+        .merge(crate::platform::runtime::ui::router())
         .route("/app", get(pages::home))
         .route(
             "/app/settings/api-keys",

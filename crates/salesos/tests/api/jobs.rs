@@ -474,3 +474,63 @@ async fn scheduled_cleanup_removes_expired_state() {
     let done = wait_for_state(&app, id, "succeeded").await;
     assert_eq!(done["result"]["idempotency_keys"], 1, "{done}");
 }
+
+#[tokio::test]
+async fn the_jobs_page_lists_dead_letters_and_replays_them() {
+    let app = spawn_app().await;
+    let id = enqueue(
+        &app,
+        NewJob {
+            max_attempts: 1,
+            ..NewJob::new("test.manual", json!({}))
+        },
+    )
+    .await
+    .id();
+    let claimed = jobs::claim(
+        &app.store,
+        "node-a",
+        &["test.manual"],
+        1,
+        chrono::Duration::seconds(30),
+    )
+    .await
+    .expect("claim");
+    jobs::fail(
+        app.store.conn(),
+        &claimed[0],
+        "node-a",
+        "the provider said no",
+        None,
+    )
+    .await
+    .expect("fail");
+
+    let (client, csrf) = app.browser_session(&app.admin_email).await;
+    let page = client
+        .get(app.url("/app/jobs?state=dead"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("test.manual") && page.contains("the provider said no"),
+        "dead letter listed"
+    );
+    assert!(
+        page.contains(&format!("/app/jobs/{id}/retry")),
+        "with a replay button"
+    );
+    let replay = client
+        .post(app.url(&format!("/app/jobs/{id}/retry")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+    let job = app.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job.body["state"], "queued");
+    assert_eq!(job.body["attempts"], 0);
+}

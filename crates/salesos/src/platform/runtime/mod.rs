@@ -7,6 +7,7 @@ pub mod cron;
 pub mod events;
 pub mod jobs;
 pub mod maintenance;
+pub mod ui;
 pub mod worker;
 
 /// A job that does nothing: for checking a deployment's workers and for benchmarks.
