@@ -33,7 +33,9 @@ use crate::{
         error::Error,
         http::{idempotency, security_headers, track_metrics},
         runtime::{
-            Noop, api as runtime_api, cron, maintenance,
+            Noop, api as runtime_api,
+            bus::Bus,
+            cron, maintenance, stream,
             worker::{self, Registry, WorkerConfig},
         },
         settings::Settings,
@@ -109,6 +111,7 @@ pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    bus: Bus,
 }
 
 impl Background {
@@ -130,12 +133,13 @@ impl Background {
         )
         .await?;
         let (stop, rx) = tokio::sync::watch::channel(false);
+        let bus = Bus::start(store, settings, rx.clone()).await?;
         let tasks = vec![
             cron::spawn(store.clone(), rx.clone()),
             worker::spawn(store.clone(), registry(settings)?, config, rx.clone()),
             webhooks::service::spawn_fan_out(store.clone(), settings.clone(), rx),
         ];
-        Ok(Self { stop, tasks })
+        Ok(Self { stop, tasks, bus })
     }
 
     /// Stop and wait: running jobs finish or are handed back.
@@ -144,6 +148,7 @@ impl Background {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.bus.stop().await;
     }
 }
 
@@ -249,6 +254,7 @@ fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let api = api
+        .route("/api/v1/stream", get(stream::open))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,

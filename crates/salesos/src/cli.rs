@@ -11,7 +11,7 @@ use crate::{
     platform::{
         audit::Actor,
         auth::{Role, api_keys, onboarding, store as auth_store},
-        settings::{Secret, Settings},
+        settings::{BusKind, Secret, Settings},
         store::Store,
         telemetry,
     },
@@ -38,6 +38,9 @@ struct GlobalArgs {
     /// postgres://… to use PostgreSQL instead of SQLite [env: SALESOS_DATABASE_URL]
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// nats://host:4222 to carry events over NATS JetStream instead of in-process [env: SALESOS_BUS]
+    #[arg(long, global = true, value_parser = BusKind::parse)]
+    bus: Option<BusKind>,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +128,9 @@ fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     }
     if let Some(url) = &global.database_url {
         s.database_url = Some(Secret::new(url.clone()));
+    }
+    if let Some(bus) = &global.bus {
+        s.bus = bus.clone();
     }
     Ok(s)
 }

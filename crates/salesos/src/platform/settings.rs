@@ -6,6 +6,8 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+pub use crate::platform::runtime::bus::BusKind;
+
 /// A value that must never reach a log line or a debug print.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -61,6 +63,10 @@ pub struct Settings {
     pub webhook_allow_private_networks: bool,
     /// Accept `http://` webhook URLs (otherwise only `https://`).
     pub webhook_allow_http: bool,
+    /// Where committed events go: in-process, or NATS JetStream.
+    pub bus: BusKind,
+    /// How often the live stream sends a heartbeat.
+    pub stream_heartbeat: Duration,
 }
 
 /// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -95,6 +101,8 @@ impl Default for Settings {
             webhook_retry_schedule: DEFAULT_WEBHOOK_SCHEDULE.to_vec(),
             webhook_allow_private_networks: false,
             webhook_allow_http: false,
+            bus: BusKind::InProcess,
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -119,6 +127,8 @@ struct FileLayer {
     webhook_retry_schedule: Option<Vec<f64>>,
     webhook_allow_private_networks: Option<bool>,
     webhook_allow_http: Option<bool>,
+    bus: Option<String>,
+    stream_heartbeat_secs: Option<f64>,
 }
 
 /// Why settings could not be read; the message names the file or variable.
@@ -134,6 +144,8 @@ pub enum SettingsError {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
+    #[error("invalid {path}: {message}")]
+    Value { path: PathBuf, message: String },
     #[error("invalid value for {name}: {message}")]
     Env { name: String, message: String },
 }
@@ -163,7 +175,12 @@ impl Settings {
                     path: path.clone(),
                     source: Box::new(e),
                 })?;
-                settings.apply_file(layer);
+                settings
+                    .apply_file(layer)
+                    .map_err(|message| SettingsError::Value {
+                        path: path.clone(),
+                        message,
+                    })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && config_path.is_none() => {}
             Err(source) => return Err(SettingsError::Read { path, source }),
@@ -174,7 +191,7 @@ impl Settings {
         Ok(settings)
     }
 
-    fn apply_file(&mut self, f: FileLayer) {
+    fn apply_file(&mut self, f: FileLayer) -> Result<(), String> {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
         }
@@ -206,6 +223,13 @@ impl Settings {
         if let Some(s) = f.session_max_age_secs {
             self.session_max_age = Duration::from_secs(s);
         }
+        if let Some(s) = f.stream_heartbeat_secs {
+            self.stream_heartbeat = heartbeat(s)?;
+        }
+        if let Some(b) = f.bus {
+            self.bus = BusKind::parse(&b).map_err(|e| format!("bus: {e}"))?;
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, name: &str, value: &str) -> Result<(), SettingsError> {
@@ -251,6 +275,19 @@ impl Settings {
                 self.webhook_allow_private_networks = parse(name, value)?
             }
             "SALESOS_WEBHOOK_ALLOW_HTTP" => self.webhook_allow_http = parse(name, value)?,
+            "SALESOS_STREAM_HEARTBEAT_SECS" => {
+                self.stream_heartbeat =
+                    heartbeat(parse(name, value)?).map_err(|message| SettingsError::Env {
+                        name: name.to_owned(),
+                        message,
+                    })?
+            }
+            "SALESOS_BUS" => {
+                self.bus = BusKind::parse(value).map_err(|message| SettingsError::Env {
+                    name: name.to_owned(),
+                    message,
+                })?
+            }
             "SALESOS_LOG_FORMAT" => {
                 self.log_format = match value {
                     "json" => LogFormat::Json,
@@ -279,6 +316,15 @@ impl Settings {
             ),
         }
     }
+}
+
+fn heartbeat(secs: f64) -> Result<Duration, String> {
+    if !(0.05..=3600.0).contains(&secs) {
+        return Err(format!(
+            "stream heartbeat must be 0.05 to 3600 seconds, got {secs}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// `"0,5,300"` → delays in seconds; at least one, none negative.

@@ -14,4 +14,5 @@ mod idempotency;
 mod jobs;
 mod platform;
 mod sessions;
+mod stream;
 mod webhooks;

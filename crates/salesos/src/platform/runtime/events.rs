@@ -124,6 +124,15 @@ pub async fn emit<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> Result<Event
         ],
     )
     .await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        // Wakes other nodes' consumers when this transaction commits.
+        exec(
+            conn,
+            "SELECT pg_notify($1, '')",
+            vec![super::bus::EVENTS_CHANNEL.into()],
+        )
+        .await?;
+    }
     Ok(event)
 }
 
@@ -232,6 +241,16 @@ pub async fn pending_for<C: ConnectionTrait>(
         )
         .await?;
     }
+    pending_unlocked(conn, consumer, limit).await
+}
+
+/// [`pending_for`] without taking the consumer's lock, for callers that hold it already or
+/// tolerate handling an event twice.
+pub async fn pending_unlocked<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    limit: u64,
+) -> Result<Vec<Event>, DbErr> {
     let sql = format!(
         "SELECT e.id, e.workspace_id, e.seq, e.event_type, e.entity_type, e.entity_id, e.source, e.data, \
                 e.metadata, e.created_at \

@@ -223,7 +223,17 @@ pub async fn claim(
     }
     b.push(&format!(") RETURNING {COLUMNS}"));
     let txn = store.write().await?;
-    relax_durability(&txn).await?;
+    if store.backend() == DbBackend::Postgres {
+        // The claim must walk `jobs_claim` in order and stop at the limit. Right after a bulk
+        // enqueue the planner's statistics still describe a near-empty queue, and it picks a
+        // bitmap scan plus a sort of every due job instead: 90 ms per claim at 50k queued
+        // jobs rather than 4 ms. Ruling those plans out for this one statement keeps the
+        // claim cheap whatever the statistics say.
+        txn.execute_unprepared(
+            "SET LOCAL synchronous_commit TO OFF; SET LOCAL enable_sort TO off; SET LOCAL enable_bitmapscan TO off",
+        )
+        .await?;
+    }
     let stmt = statement(store.backend(), &b.sql, b.values);
     let mut jobs = Job::find_by_statement(stmt).all(&txn).await?;
     txn.commit().await?;
@@ -282,13 +292,16 @@ pub async fn complete_many<C: ConnectionTrait>(
     owner: &str,
 ) -> Result<Vec<Uuid>, DbErr> {
     let mut kept = Vec::with_capacity(done.len());
-    // Results differ per job; the common case (no result) goes in one statement.
+    // Results differ per job; the common case (no result) goes in one statement. Only a
+    // running job has a lease owner, so `lease_owner = owner` says "still held" without
+    // naming the state: a `state = 'running'` condition would tempt the planner into the
+    // small `jobs_leases` index, which churns with every claim, instead of the primary key.
     let (plain, with_result): (Vec<_>, Vec<_>) = done.iter().partition(|(_, r)| r.is_none());
     for chunk in plain.chunks(500) {
         let at = now();
         let mut b = SqlBuilder::new(
             "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, updated_at = $1, \
-             lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE lease_owner = $2 AND state = 'running'",
+             lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE lease_owner = $2",
         );
         b.values = vec![at.into(), owner.into()];
         let ids: Vec<String> = chunk.iter().map(|(id, _)| b.bind(*id)).collect();

@@ -3,14 +3,18 @@
 //! application wiring starts the workers.
 
 pub mod api;
+pub mod bus;
 pub mod cron;
 pub mod events;
 pub mod jobs;
 pub mod maintenance;
+pub mod stream;
 pub mod ui;
 pub mod worker;
 
-/// A job that does nothing: for checking a deployment's workers and for benchmarks.
+/// A job that does no work: for checking a deployment's workers, the live stream and
+/// benchmarks. With `{"steps": n, "step_ms": m}` it takes `n` steps of `m` ms and reports
+/// its progress after each.
 pub struct Noop;
 
 #[async_trait::async_trait]
@@ -19,7 +23,28 @@ impl worker::JobHandler for Noop {
         "noop"
     }
 
-    async fn run(&self, _ctx: &worker::JobContext) -> worker::Outcome {
+    async fn run(&self, ctx: &worker::JobContext) -> worker::Outcome {
+        let steps = ctx
+            .job
+            .payload
+            .get("steps")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+            .min(1000);
+        let pause = std::time::Duration::from_millis(
+            ctx.job
+                .payload
+                .get("step_ms")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+                .min(10_000),
+        );
+        for step in 1..=steps {
+            tokio::time::sleep(pause).await;
+            let percent = i32::try_from(step * 100 / steps).unwrap_or(100);
+            ctx.progress(percent, &format!("step {step} of {steps}"))
+                .await;
+        }
         worker::Outcome::Done(None)
     }
 }

@@ -1,11 +1,11 @@
 //! The worker: claims due jobs in batches, runs each under its kind's timeout with at most
 //! `concurrency` at once, renews its leases while they run, reaps leases of dead workers,
 //! and records each outcome (success, retry with backoff, or dead). It wakes on commits in
-//! this process, on PostgreSQL `NOTIFY` from other nodes, and otherwise polls slowly.
+//! this process, on PostgreSQL `NOTIFY` from other nodes (relayed by the bus), and
+//! otherwise polls slowly.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use sea_orm::DbBackend;
 use tokio::{
     sync::{Semaphore, watch},
     task::JoinHandle,
@@ -39,12 +39,27 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// Report progress (0–100) and a short message.
+    /// Report progress (0–100) and a short message: recorded on the job, and sent to the
+    /// workspace's live subscribers.
     pub async fn progress(&self, percent: i32, message: &str) {
+        let percent = percent.clamp(0, 100);
         if let Err(e) =
             jobs::set_progress(self.store.conn(), self.job.id, percent, Some(message)).await
         {
             tracing::warn!(job_id = %self.job.id, error = %e, "could not record progress");
+            return;
+        }
+        if let Some(ws) = self.job.workspace_id {
+            let note = super::bus::LiveMessage {
+                kind: super::bus::LiveKind::JobProgress,
+                topic: "job.progress".into(),
+                workspace_id: ws,
+                data: serde_json::json!({
+                    "job_id": self.job.id, "kind": self.job.kind, "progress": percent, "message": message,
+                    "entity_type": "job", "entity_id": self.job.id,
+                }),
+            };
+            let _ = self.store.signals().live_out.send(Arc::new(note));
         }
     }
 }
@@ -141,10 +156,9 @@ async fn run(
 ) {
     let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(30));
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Commits in this process signal directly; other nodes' commits arrive through the
+    // bus's PostgreSQL listener (see `bus`).
     let mut wake = store.signals().jobs.subscribe();
-    if store.backend() == DbBackend::Postgres {
-        listen_for_notifications(store.clone(), shutdown.clone());
-    }
     let heartbeat = {
         let (store, owner, mut stop) = (store.clone(), owner.clone(), shutdown.clone());
         let every = config.lease / 3;
@@ -233,36 +247,6 @@ async fn run(
         Err(e) => tracing::warn!(error = %e, "could not release jobs; their leases will expire"),
     }
     tracing::info!(owner = %owner, "worker stopped");
-}
-
-/// Relay PostgreSQL `NOTIFY salesos_jobs` (sent when another node commits a job) to this
-/// node's wake-up signal.
-fn listen_for_notifications(store: Store, mut shutdown: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        loop {
-            let pool = store.conn().get_postgres_connection_pool().clone();
-            match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(mut listener) => {
-                    if listener.listen(jobs::CHANNEL).await.is_ok() {
-                        loop {
-                            tokio::select! {
-                                n = listener.recv() => match n {
-                                    Ok(_) => store.signals().jobs.send_modify(|v| *v = v.wrapping_add(1)),
-                                    Err(_) => break,
-                                },
-                                _ = shutdown.changed() => return,
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for jobs; polling instead"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
 }
 
 /// A finished attempt waiting to be recorded.
@@ -354,7 +338,10 @@ async fn record_batch(
             _ => None,
         })
         .collect();
-    let kept = jobs::complete_many(&txn, &done, owner).await?;
+    let kept: std::collections::HashSet<Uuid> = jobs::complete_many(&txn, &done, owner)
+        .await?
+        .into_iter()
+        .collect();
     for f in batch {
         let (state, error) = match &f.outcome {
             Outcome::Done(_) if kept.contains(&f.job.id) => (JobState::Succeeded, None),

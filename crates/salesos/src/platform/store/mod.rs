@@ -7,7 +7,7 @@ pub mod query;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::platform::settings::Settings;
+use crate::platform::{runtime::bus::LiveMessage, settings::Settings};
 
 /// The database behind SalesOS.
 #[derive(Clone, Debug)]
@@ -32,6 +32,11 @@ pub struct Store {
 pub struct Signals {
     pub jobs: watch::Sender<u64>,
     pub events: watch::Sender<u64>,
+    /// Live notes made in this process (job progress), for the bus to share.
+    pub live_out: broadcast::Sender<Arc<LiveMessage>>,
+    /// Everything this node's live subscribers receive: events and every node's notes. A
+    /// subscriber that falls behind by more than the capacity learns it lagged.
+    pub live: broadcast::Sender<Arc<LiveMessage>>,
 }
 
 impl Signals {
@@ -39,6 +44,8 @@ impl Signals {
         Self {
             jobs: watch::channel(0).0,
             events: watch::channel(0).0,
+            live_out: broadcast::channel(1024).0,
+            live: broadcast::channel(4096).0,
         }
     }
 }
