@@ -132,6 +132,10 @@ impl Background {
             },
         )
         .await?;
+        let config = WorkerConfig {
+            lease: settings.job_lease,
+            ..config
+        };
         let (stop, rx) = tokio::sync::watch::channel(false);
         let bus = Bus::start(store, settings, rx.clone()).await?;
         let tasks = vec![

@@ -67,6 +67,9 @@ pub struct Settings {
     pub bus: BusKind,
     /// How often the live stream sends a heartbeat.
     pub stream_heartbeat: Duration,
+    /// How long a worker's claim on a job lasts without a heartbeat: how soon the jobs of
+    /// a node that died run elsewhere.
+    pub job_lease: Duration,
 }
 
 /// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -103,6 +106,7 @@ impl Default for Settings {
             webhook_allow_http: false,
             bus: BusKind::InProcess,
             stream_heartbeat: Duration::from_secs(15),
+            job_lease: Duration::from_secs(30),
         }
     }
 }
@@ -129,6 +133,7 @@ struct FileLayer {
     webhook_allow_http: Option<bool>,
     bus: Option<String>,
     stream_heartbeat_secs: Option<f64>,
+    job_lease_secs: Option<u64>,
 }
 
 /// Why settings could not be read; the message names the file or variable.
@@ -226,6 +231,9 @@ impl Settings {
         if let Some(s) = f.stream_heartbeat_secs {
             self.stream_heartbeat = heartbeat(s)?;
         }
+        if let Some(s) = f.job_lease_secs {
+            self.job_lease = lease(s)?;
+        }
         if let Some(b) = f.bus {
             self.bus = BusKind::parse(&b).map_err(|e| format!("bus: {e}"))?;
         }
@@ -282,6 +290,13 @@ impl Settings {
                         message,
                     })?
             }
+            "SALESOS_JOB_LEASE_SECS" => {
+                self.job_lease =
+                    lease(parse(name, value)?).map_err(|message| SettingsError::Env {
+                        name: name.to_owned(),
+                        message,
+                    })?
+            }
             "SALESOS_BUS" => {
                 self.bus = BusKind::parse(value).map_err(|message| SettingsError::Env {
                     name: name.to_owned(),
@@ -316,6 +331,13 @@ impl Settings {
             ),
         }
     }
+}
+
+fn lease(secs: u64) -> Result<Duration, String> {
+    if !(2..=3600).contains(&secs) {
+        return Err(format!("job lease must be 2 to 3600 seconds, got {secs}"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn heartbeat(secs: f64) -> Result<Duration, String> {

@@ -185,6 +185,28 @@ async fn sign_in_search_open_and_edit_a_contact() {
     if let Ok(png) = c.screenshot().await {
         let _ = std::fs::write(std::env::temp_dir().join("salesos-contact.png"), png);
     }
+
+    // The jobs page follows a running job live: progress, then its end.
+    c.goto(&app.url("/app/jobs")).await.expect("goto");
+    wait_for_text(&c, "#live-status", "live").await;
+    let txn = app.store.write().await.expect("txn");
+    let job = salesos::platform::runtime::jobs::enqueue(
+        &txn,
+        salesos::platform::runtime::jobs::NewJob {
+            workspace_id: Some(app.workspace_id),
+            ..salesos::platform::runtime::jobs::NewJob::new(
+                "noop",
+                json!({"steps": 5, "step_ms": 400}),
+            )
+        },
+    )
+    .await
+    .expect("enqueue")
+    .id();
+    app.store.commit(txn).await.expect("commit");
+    wait_for_text(&c, &format!("#job-{job} .job-message"), "step").await;
+    wait_for_text(&c, &format!("#job-{job} .job-state"), "succeeded").await;
+    wait_for_text(&c, &format!("#job-{job} .job-progress"), "100%").await;
     c.close().await.expect("close");
 
     let list = app.get("/api/v1/contacts?q=lovelace").await;

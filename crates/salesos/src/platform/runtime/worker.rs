@@ -135,7 +135,9 @@ pub fn spawn(
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let owner = format!("{}:{}", hostname(), Uuid::now_v7());
+    // Host and process id say which node holds a job; the uuid tells apart workers of
+    // one process.
+    let owner = format!("{}:{}:{}", hostname(), std::process::id(), Uuid::now_v7());
     tokio::spawn(run(store, Arc::new(registry), config, owner, shutdown))
 }
 
