@@ -230,7 +230,10 @@ impl Application {
         let background = Background::start(
             &self.state.store,
             &self.state.settings,
-            WorkerConfig::default(),
+            WorkerConfig {
+                concurrency: self.state.settings.worker_concurrency.max(1),
+                ..WorkerConfig::default()
+            },
         )
         .await?;
         let served = axum::serve(

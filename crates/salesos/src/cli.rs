@@ -53,9 +53,9 @@ enum Command {
     },
     /// Run background workers only (no HTTP), to add capacity next to `serve` nodes.
     Worker {
-        /// Jobs run at once on this node.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
+        /// Jobs run at once on this node [env: SALESOS_WORKER_CONCURRENCY] [default: 16]
+        #[arg(long)]
+        concurrency: Option<usize>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -158,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::connect(&settings).await?;
             store.migrate().await?;
             let config = crate::platform::runtime::worker::WorkerConfig {
-                concurrency,
+                concurrency: concurrency.unwrap_or(settings.worker_concurrency).max(1),
                 ..Default::default()
             };
             let background = crate::app::Background::start(&store, &settings, config).await?;

@@ -70,6 +70,8 @@ pub struct Settings {
     /// How long a worker's claim on a job lasts without a heartbeat: how soon the jobs of
     /// a node that died run elsewhere.
     pub job_lease: Duration,
+    /// Jobs one node runs at once.
+    pub worker_concurrency: usize,
 }
 
 /// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -107,6 +109,7 @@ impl Default for Settings {
             bus: BusKind::InProcess,
             stream_heartbeat: Duration::from_secs(15),
             job_lease: Duration::from_secs(30),
+            worker_concurrency: 16,
         }
     }
 }
@@ -134,6 +137,7 @@ struct FileLayer {
     bus: Option<String>,
     stream_heartbeat_secs: Option<f64>,
     job_lease_secs: Option<u64>,
+    worker_concurrency: Option<usize>,
 }
 
 /// Why settings could not be read; the message names the file or variable.
@@ -207,7 +211,12 @@ impl Settings {
             login_attempts,
             cookie_secure
         );
-        take!(max_body_bytes, db_max_connections, log_format);
+        take!(
+            max_body_bytes,
+            db_max_connections,
+            log_format,
+            worker_concurrency
+        );
         take!(
             webhook_retry_schedule,
             webhook_allow_private_networks,
@@ -290,6 +299,7 @@ impl Settings {
                         message,
                     })?
             }
+            "SALESOS_WORKER_CONCURRENCY" => self.worker_concurrency = parse(name, value)?,
             "SALESOS_JOB_LEASE_SECS" => {
                 self.job_lease =
                     lease(parse(name, value)?).map_err(|message| SettingsError::Env {
