@@ -68,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.clone(),
         database_url: arg("--database-url").map(Secret::new),
         bind: "127.0.0.1:0".parse()?,
-        db_max_connections: 16,
+        db_max_connections: arg("--db-connections")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16),
         webhook_allow_http: true,
         webhook_allow_private_networks: true,
         worker_concurrency: concurrency,
@@ -170,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         }
         store.commit(txn).await?;
     }
+    let emitted_s = started.elapsed().as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs(600);
     while receiver.got.load(Ordering::Relaxed) < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -185,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
             "delivered": got,
             "bad_signatures": receiver.bad.load(Ordering::Relaxed),
             "seconds": (secs * 100.0).round() / 100.0,
+            "events_committed_after_s": (emitted_s * 100.0).round() / 100.0,
             "deliveries_per_s": (got as f64 / secs).round(),
         })
     );

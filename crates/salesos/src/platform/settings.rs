@@ -72,6 +72,8 @@ pub struct Settings {
     pub job_lease: Duration,
     /// Jobs one node runs at once.
     pub worker_concurrency: usize,
+    /// How long a webhook receiver has to answer.
+    pub webhook_timeout: Duration,
 }
 
 /// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -110,6 +112,7 @@ impl Default for Settings {
             stream_heartbeat: Duration::from_secs(15),
             job_lease: Duration::from_secs(30),
             worker_concurrency: 16,
+            webhook_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -138,6 +141,7 @@ struct FileLayer {
     stream_heartbeat_secs: Option<f64>,
     job_lease_secs: Option<u64>,
     worker_concurrency: Option<usize>,
+    webhook_timeout_secs: Option<u64>,
 }
 
 /// Why settings could not be read; the message names the file or variable.
@@ -240,6 +244,9 @@ impl Settings {
         if let Some(s) = f.stream_heartbeat_secs {
             self.stream_heartbeat = heartbeat(s)?;
         }
+        if let Some(s) = f.webhook_timeout_secs {
+            self.webhook_timeout = webhook_timeout(s)?;
+        }
         if let Some(s) = f.job_lease_secs {
             self.job_lease = lease(s)?;
         }
@@ -300,6 +307,13 @@ impl Settings {
                     })?
             }
             "SALESOS_WORKER_CONCURRENCY" => self.worker_concurrency = parse(name, value)?,
+            "SALESOS_WEBHOOK_TIMEOUT_SECS" => {
+                self.webhook_timeout =
+                    webhook_timeout(parse(name, value)?).map_err(|message| SettingsError::Env {
+                        name: name.to_owned(),
+                        message,
+                    })?
+            }
             "SALESOS_JOB_LEASE_SECS" => {
                 self.job_lease =
                     lease(parse(name, value)?).map_err(|message| SettingsError::Env {
@@ -341,6 +355,15 @@ impl Settings {
             ),
         }
     }
+}
+
+fn webhook_timeout(secs: u64) -> Result<Duration, String> {
+    if !(1..=60).contains(&secs) {
+        return Err(format!(
+            "webhook timeout must be 1 to 60 seconds, got {secs}"
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn lease(secs: u64) -> Result<Duration, String> {

@@ -408,3 +408,55 @@ async fn webhook_input_is_validated_and_admin_only() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_hold_up_the_others() {
+    let app = spawn_app_with(|s| {
+        s.webhook_allow_http = true;
+        s.webhook_allow_private_networks = true;
+        s.webhook_retry_schedule = vec![0.0; 10];
+        s.webhook_timeout = Duration::from_secs(1);
+        s.worker_concurrency = 4;
+    })
+    .await;
+    // A receiver that never answers in time.
+    let hang = Router::new().route(
+        "/hook",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hang_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, hang).await.expect("serve") });
+    let (healthy, healthy_addr) = Receiver::start().await;
+    subscribe(&app, hang_addr, json!(["contact.created"])).await;
+    subscribe(&app, healthy_addr, json!(["contact.created"])).await;
+
+    let started = Instant::now();
+    for i in 0..40 {
+        app.contact(json!({"email": format!("iso{i}@example.com")}))
+            .await;
+    }
+    // 40 deliveries each way through 4 worker slots: were the hanging endpoint's requests
+    // allowed to take the slots, its 1 s timeouts alone would need 10 s.
+    healthy.wait_for(40).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "the healthy endpoint waited {took:?} behind the hanging one"
+    );
+    // The hanging endpoint's deliveries wait in the queue without burning their attempts.
+    let dead = app
+        .get("/api/v1/jobs?kind=webhook.deliver&state=dead")
+        .await;
+    assert_eq!(
+        dead.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        dead.body
+    );
+}

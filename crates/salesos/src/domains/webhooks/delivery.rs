@@ -5,6 +5,7 @@
 //! are checked, so neither DNS tricks nor redirects (which are not followed) reach inside.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::Arc,
     time::{Duration, Instant},
@@ -19,15 +20,102 @@ use super::{
     store::{self, AttemptRecord},
 };
 use crate::platform::{
-    runtime::{
-        events,
-        worker::{JobContext, JobHandler, Outcome},
-    },
+    runtime::worker::{JobContext, JobHandler, Outcome},
     settings::Settings,
     store::now,
 };
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// Consecutive failures after which an endpoint cools off on this node.
+const TRIP_AFTER: u32 = 5;
+/// Requests in flight to an endpoint that has just failed (its probes).
+const PROBES: u32 = 2;
+/// A response slower than this counts against the endpoint even when it is a 2xx.
+const SLOW: Duration = Duration::from_secs(5);
+
+/// How one endpoint is doing, as this node sees it. A failing or hanging endpoint must not
+/// take the worker slots every other endpoint's deliveries need: after one failure it gets
+/// at most `PROBES` requests in flight, after `TRIP_AFTER` in a row none until it has
+/// cooled off (doubling up to a minute); its deliveries wait in the queue meanwhile,
+/// without spending attempts.
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    cool_until: Option<Instant>,
+    in_flight: u32,
+}
+
+/// Health by endpoint.
+#[derive(Default)]
+struct Endpoints(std::sync::Mutex<HashMap<Uuid, Health>>);
+
+/// A request in flight to an endpoint; says how it went when dropped or judged.
+struct InFlight<'a> {
+    endpoints: &'a Endpoints,
+    id: Uuid,
+    judged: bool,
+}
+
+impl Endpoints {
+    /// A slot for a request to `id`, or how long to wait.
+    fn enter(&self, id: Uuid) -> Result<InFlight<'_>, Duration> {
+        let Ok(mut all) = self.0.lock() else {
+            return Ok(InFlight {
+                endpoints: self,
+                id,
+                judged: true,
+            });
+        };
+        let h = all.entry(id).or_default();
+        let now = Instant::now();
+        if let Some(until) = h.cool_until.filter(|u| *u > now) {
+            return Err(until - now + Duration::from_millis(rand::random_range(0..250)));
+        }
+        if h.failures > 0 && h.in_flight >= PROBES {
+            return Err(Duration::from_millis(500 + rand::random_range(0..500)));
+        }
+        h.in_flight += 1;
+        Ok(InFlight {
+            endpoints: self,
+            id,
+            judged: false,
+        })
+    }
+
+    fn leave(&self, id: Uuid, healthy: Option<bool>) {
+        let Ok(mut all) = self.0.lock() else { return };
+        let h = all.entry(id).or_default();
+        h.in_flight = h.in_flight.saturating_sub(1);
+        match healthy {
+            Some(true) => {
+                h.failures = 0;
+                h.cool_until = None;
+            }
+            Some(false) => {
+                h.failures += 1;
+                if h.failures >= TRIP_AFTER {
+                    let secs = 2u64.saturating_pow(h.failures - TRIP_AFTER).min(60);
+                    h.cool_until = Some(Instant::now() + Duration::from_secs(secs));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl InFlight<'_> {
+    fn judge(mut self, healthy: bool) {
+        self.judged = true;
+        self.endpoints.leave(self.id, Some(healthy));
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.judged {
+            self.endpoints.leave(self.id, None);
+        }
+    }
+}
 const EXCERPT: usize = 500;
 
 /// Resolves names to public addresses only.
@@ -56,6 +144,8 @@ pub struct Deliver {
     client: reqwest::Client,
     schedule: Vec<f64>,
     allow_private: bool,
+    timeout: Duration,
+    endpoints: Endpoints,
 }
 
 impl Deliver {
@@ -71,9 +161,11 @@ impl Deliver {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
+            .timeout(settings.webhook_timeout)
             .user_agent(concat!("SalesOS-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(8);
+            // Keep as many connections to a receiver as this node may have requests in
+            // flight: fewer, and every busy moment opens and closes connections.
+            .pool_max_idle_per_host(settings.worker_concurrency.max(1));
         if !settings.webhook_allow_private_networks {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
@@ -81,6 +173,8 @@ impl Deliver {
             client: builder.build()?,
             schedule: settings.webhook_retry_schedule.clone(),
             allow_private: settings.webhook_allow_private_networks,
+            timeout: settings.webhook_timeout,
+            endpoints: Endpoints::default(),
         })
     }
 }
@@ -92,7 +186,7 @@ impl JobHandler for Deliver {
     }
 
     fn timeout(&self) -> Duration {
-        TIMEOUT + Duration::from_secs(5)
+        self.timeout + Duration::from_secs(5)
     }
 
     fn emits_events(&self) -> bool {
@@ -122,11 +216,9 @@ impl Deliver {
         else {
             return Ok(Outcome::Fail("payload has no delivery_id".into()));
         };
-        let Some(delivery) = store::get_delivery_any(conn, id).await? else {
+        let Some((endpoint, event)) = store::delivery_bundle(conn, id).await? else {
             return Ok(Outcome::Fail("the delivery no longer exists".into()));
         };
-        let endpoint =
-            store::get_endpoint(conn, delivery.workspace_id, delivery.endpoint_id).await?;
         let endpoint = match endpoint {
             Some(e) if e.enabled => e,
             Some(_) | None => {
@@ -136,7 +228,7 @@ impl Deliver {
                 )));
             }
         };
-        let Some(event) = events::get(conn, delivery.event_id).await? else {
+        let Some(event) = event else {
             return Ok(Outcome::Fail("the event no longer exists".into()));
         };
         let attempt = ctx.job.attempts;
@@ -177,6 +269,10 @@ impl Deliver {
             return Ok(Outcome::Fail(refusal));
         }
 
+        let slot = match self.endpoints.enter(endpoint.id) {
+            Ok(slot) => slot,
+            Err(wait) => return Ok(Outcome::Snooze(wait)),
+        };
         let started = Instant::now();
         let sent = self
             .client
@@ -211,8 +307,10 @@ impl Deliver {
                     None,
                 )
             }
-            Err(e) => (None, None, None, Some(describe(&e))),
+            Err(e) => (None, None, None, Some(describe(&e, self.timeout))),
         };
+        let elapsed = started.elapsed();
+        slot.judge(status.is_some_and(|s| (200..300).contains(&s) || s == 410) && elapsed < SLOW);
         let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let judged = match (status, &error) {
             (Some(s), _) => verdict(s, retry_after.as_deref()),
@@ -264,19 +362,19 @@ impl Deliver {
                 }
             }
         };
-        store::record_attempt(
-            conn,
-            AttemptRecord {
-                delivery_id: id,
-                attempt,
-                status: status.map(i32::from),
-                latency_ms,
-                excerpt: excerpt.as_deref(),
-                error: error_text.as_deref(),
-                state,
-            },
-        )
-        .await?;
+        // The delivery log is written with the job's outcome, in the worker's batched
+        // transaction: it changes exactly when the job's state does.
+        for (sql, values) in store::attempt_statements(AttemptRecord {
+            delivery_id: id,
+            attempt,
+            status: status.map(i32::from),
+            latency_ms,
+            excerpt: excerpt.as_deref(),
+            error: error_text.as_deref(),
+            state,
+        }) {
+            ctx.write_with_outcome(sql, values);
+        }
         Ok(outcome)
     }
 
@@ -296,7 +394,7 @@ impl Deliver {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -305,7 +403,7 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     if e.is_timeout() {
-        format!("timed out after {} s", TIMEOUT.as_secs())
+        format!("timed out after {} s", timeout.as_secs())
     } else {
         msg
     }

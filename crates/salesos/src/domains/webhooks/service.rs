@@ -392,8 +392,11 @@ pub async fn fan_out_once(store: &Store, settings: &Settings) -> Result<usize, E
                 )
                 .await?
                 {
-                    jobs::enqueue(&txn, deliver_job(event.workspace_id, delivery, settings))
-                        .await?;
+                    jobs::enqueue_quietly(
+                        &txn,
+                        deliver_job(event.workspace_id, delivery, settings),
+                    )
+                    .await?;
                     made += 1;
                 }
             }
@@ -405,6 +408,9 @@ pub async fn fan_out_once(store: &Store, settings: &Settings) -> Result<usize, E
     }
     for (ws, seq) in last {
         events::advance(&txn, CONSUMER, ws, seq).await?;
+    }
+    if made > 0 {
+        jobs::notify(&txn).await?;
     }
     store.commit(txn).await?;
     tracing::debug!(events = pending.len(), deliveries = made, "webhook fan-out");

@@ -6,7 +6,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::platform::store::{exec, now, query::SqlBuilder, statement};
+use crate::platform::{
+    runtime::events::{self, Event},
+    store::{exec, now, query::SqlBuilder, statement},
+};
 
 #[derive(Clone, Debug, FromQueryResult)]
 pub struct EndpointRow {
@@ -203,6 +206,38 @@ pub async fn get_delivery<C: ConnectionTrait>(
     Delivery::find_by_statement(stmt).one(conn).await
 }
 
+/// What one delivery attempt needs, in one query: the delivery's endpoint (if it still
+/// exists) and event. `None` when the delivery itself is gone.
+pub async fn delivery_bundle<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<(Option<EndpointRow>, Option<Event>)>, DbErr> {
+    let endpoint_cols = ENDPOINT_COLUMNS
+        .split(", ")
+        .map(|c| format!("ep.{c} AS ep_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT d.id AS delivery_id, {endpoint_cols}, {} FROM webhook_deliveries d \
+         LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.workspace_id = d.workspace_id \
+         LEFT JOIN events ev ON ev.id = d.event_id WHERE d.id = $1",
+        events::columns_as("ev", "ev_")
+    );
+    let stmt = statement(conn.get_database_backend(), &sql, vec![id.into()]);
+    let Some(row) = conn.query_one_raw(stmt).await? else {
+        return Ok(None);
+    };
+    let endpoint = match row.try_get::<Option<Uuid>>("", "ep_id")? {
+        Some(_) => Some(EndpointRow::from_query_result(&row, "ep_")?),
+        None => None,
+    };
+    let event = match row.try_get::<Option<Uuid>>("", "ev_id")? {
+        Some(_) => Some(events::from_prefixed(&row, "ev_")?),
+        None => None,
+    };
+    Ok(Some((endpoint, event)))
+}
+
 pub async fn get_delivery_any<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
@@ -250,42 +285,48 @@ pub struct AttemptRecord<'a> {
     pub state: &'a str,
 }
 
+/// The statements that log an attempt and set the delivery's state, for the caller to run
+/// now or with its job's outcome.
+pub fn attempt_statements(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>); 2] {
+    let at = now();
+    [
+        (
+            "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            vec![
+                Uuid::now_v7().into(),
+                a.delivery_id.into(),
+                a.attempt.into(),
+                a.status.into(),
+                a.latency_ms.into(),
+                a.excerpt.map(str::to_owned).into(),
+                a.error.map(str::to_owned).into(),
+                at.into(),
+            ],
+        ),
+        (
+            "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, last_error = $4, \
+             last_latency_ms = $5, updated_at = $6 WHERE id = $7",
+            vec![
+                a.state.into(),
+                a.attempt.into(),
+                a.status.into(),
+                a.error.map(str::to_owned).into(),
+                a.latency_ms.into(),
+                at.into(),
+                a.delivery_id.into(),
+            ],
+        ),
+    ]
+}
+
 pub async fn record_attempt<C: ConnectionTrait>(
     conn: &C,
     a: AttemptRecord<'_>,
 ) -> Result<(), DbErr> {
-    let at = now();
-    exec(
-        conn,
-        "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
-            Uuid::now_v7().into(),
-            a.delivery_id.into(),
-            a.attempt.into(),
-            a.status.into(),
-            a.latency_ms.into(),
-            a.excerpt.map(str::to_owned).into(),
-            a.error.map(str::to_owned).into(),
-            at.into(),
-        ],
-    )
-    .await?;
-    exec(
-        conn,
-        "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, last_error = $4, \
-         last_latency_ms = $5, updated_at = $6 WHERE id = $7",
-        vec![
-            a.state.into(),
-            a.attempt.into(),
-            a.status.into(),
-            a.error.map(str::to_owned).into(),
-            a.latency_ms.into(),
-            at.into(),
-            a.delivery_id.into(),
-        ],
-    )
-    .await?;
+    for (sql, values) in attempt_statements(a) {
+        exec(conn, sql, values).await?;
+    }
     Ok(())
 }
 

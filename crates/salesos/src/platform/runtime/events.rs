@@ -71,6 +71,21 @@ impl From<Row> for Event {
 const COLUMNS: &str =
     "id, workspace_id, seq, event_type, entity_type, entity_id, source, data, metadata, created_at";
 
+/// The event columns of table alias `alias`, each named `{prefix}{column}`, for queries
+/// that read an event beside other rows; decode with [`from_prefixed`].
+pub fn columns_as(alias: &str, prefix: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The event in a row selected with [`columns_as`].
+pub fn from_prefixed(row: &sea_orm::QueryResult, prefix: &str) -> Result<Event, DbErr> {
+    Row::from_query_result(row, prefix).map(Event::from)
+}
+
 /// An event to record.
 pub struct NewEvent<'a> {
     pub workspace_id: Uuid,
@@ -124,15 +139,8 @@ pub async fn emit<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> Result<Event
         ],
     )
     .await?;
-    if conn.get_database_backend() == DbBackend::Postgres {
-        // Wakes other nodes' consumers when this transaction commits.
-        exec(
-            conn,
-            "SELECT pg_notify($1, '')",
-            vec![super::bus::EVENTS_CHANNEL.into()],
-        )
-        .await?;
-    }
+    // Other nodes' consumers are woken by the NOTIFY that `Store::commit` sends, once per
+    // transaction rather than once per event.
     Ok(event)
 }
 

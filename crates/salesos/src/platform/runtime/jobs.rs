@@ -110,6 +110,16 @@ const UNIQUE_CONFLICT: &str = "ON CONFLICT (kind, unique_key) WHERE unique_key I
 /// Enqueue in the caller's transaction. On PostgreSQL a `NOTIFY` wakes every node's workers
 /// when the transaction commits.
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
+    let done = enqueue_quietly(conn, job).await?;
+    if matches!(done, Enqueued::Created(_)) {
+        notify(conn).await?;
+    }
+    Ok(done)
+}
+
+/// [`enqueue`] without the wake-up, for callers that enqueue many jobs in one transaction
+/// and call [`notify`] once.
+pub async fn enqueue_quietly<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
     let id = Uuid::now_v7();
     let at = now();
     let sql = format!(
@@ -147,7 +157,6 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<Enqueu
             .unwrap_or(id);
         return Ok(Enqueued::AlreadyPending(existing));
     }
-    notify(conn).await?;
     Ok(Enqueued::Created(id))
 }
 
@@ -188,7 +197,9 @@ pub async fn enqueue_batch<C: ConnectionTrait>(conn: &C, jobs: &[NewJob]) -> Res
 /// The PostgreSQL channel workers listen on.
 pub const CHANNEL: &str = "salesos_jobs";
 
-async fn notify<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+/// Wake every node's workers when the caller's transaction commits (PostgreSQL; within a
+/// process the commit itself signals).
+pub async fn notify<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
         exec(conn, "SELECT pg_notify($1, '')", vec![CHANNEL.into()]).await?;
     }
@@ -350,6 +361,25 @@ pub async fn fail<C: ConnectionTrait>(
     )
     .await?;
     Ok((n == 1).then_some(state))
+}
+
+/// Put a held job back in the queue until `run_at` without counting the attempt: the
+/// handler chose not to run it now (its target is cooling off). `false` if the lease was
+/// lost.
+pub async fn snooze<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    owner: &str,
+    run_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(exec(
+        conn,
+        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, updated_at = $2, \
+         lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND lease_owner = $4",
+        vec![run_at.into(), now().into(), id.into(), owner.into()],
+    )
+    .await?
+        == 1)
 }
 
 /// Return jobs whose lease ran out (their worker died) to the queue, or to the dead list

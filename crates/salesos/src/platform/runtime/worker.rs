@@ -30,15 +30,41 @@ pub enum Outcome {
     },
     /// Give up now: the job goes to the dead list.
     Fail(String),
+    /// Not now: back to the queue for this long, the attempt not counted.
+    Snooze(Duration),
 }
 
 /// What a running job can reach.
 pub struct JobContext {
     pub job: Job,
     pub store: Store,
+    writes: Arc<std::sync::Mutex<Vec<OutcomeWrite>>>,
+}
+
+/// A statement a handler wants committed together with its job's outcome.
+struct OutcomeWrite {
+    sql: &'static str,
+    values: Vec<sea_orm::Value>,
 }
 
 impl JobContext {
+    pub fn new(job: Job, store: Store) -> Self {
+        Self {
+            job,
+            store,
+            writes: Arc::default(),
+        }
+    }
+
+    /// Run this statement in the transaction that records the attempt's outcome, and only
+    /// if the outcome is recorded (the lease still held). Bookkeeping that must agree with
+    /// the job's state goes here, and costs no transaction of its own.
+    pub fn write_with_outcome(&self, sql: &'static str, values: Vec<sea_orm::Value>) {
+        if let Ok(mut w) = self.writes.lock() {
+            w.push(OutcomeWrite { sql, values });
+        }
+    }
+
     /// Report progress (0–100) and a short message: recorded on the job, and sent to the
     /// workspace's live subscribers.
     pub async fn progress(&self, percent: i32, message: &str) {
@@ -119,7 +145,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 16,
-            batch: 64,
+            batch: 256,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             grace: Duration::from_secs(10),
@@ -257,6 +283,7 @@ struct Finished {
     outcome: Outcome,
     emits_events: bool,
     backoff: Duration,
+    writes: Vec<OutcomeWrite>,
 }
 
 /// Run one claimed job; the outcome is recorded by [`record_outcomes`].
@@ -277,12 +304,11 @@ async fn execute_attempt(store: Store, registry: &Registry, job: Job) -> Finishe
             job,
             outcome,
             emits_events: true,
+            writes: Vec::new(),
         };
     };
-    let ctx = JobContext {
-        job: job.clone(),
-        store: store.clone(),
-    };
+    let ctx = JobContext::new(job.clone(), store.clone());
+    let writes = ctx.writes.clone();
     let timeout = handler.timeout();
     let h = handler.clone();
     // A panic in a handler is contained in its own task and counts as a failed attempt.
@@ -302,11 +328,16 @@ async fn execute_attempt(store: Store, registry: &Registry, job: Job) -> Finishe
             after: None,
         },
     };
+    let writes = writes
+        .lock()
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default();
     Finished {
         backoff: handler.backoff(job.attempts),
         emits_events: handler.emits_events(),
         job,
         outcome,
+        writes,
     }
 }
 
@@ -364,7 +395,20 @@ async fn record_batch(
                 Some(s) => (s, Some(error.clone())),
                 None => continue,
             },
+            Outcome::Snooze(delay) => {
+                let run_at = crate::platform::store::now()
+                    + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::seconds(60));
+                if jobs::snooze(&txn, f.job.id, owner, run_at).await? {
+                    for w in &f.writes {
+                        crate::platform::store::exec(&txn, w.sql, w.values.clone()).await?;
+                    }
+                }
+                continue;
+            }
         };
+        for w in &f.writes {
+            crate::platform::store::exec(&txn, w.sql, w.values.clone()).await?;
+        }
         match state {
             JobState::Dead => {
                 tracing::warn!(job_id = %f.job.id, kind = %f.job.kind, error = ?error, "job is dead")

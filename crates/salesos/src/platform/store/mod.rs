@@ -94,8 +94,14 @@ impl Store {
     }
 
     /// Commit a write transaction, then wake the job workers and event consumers of this
-    /// process (other nodes learn of it through the database or the bus).
+    /// process; on PostgreSQL other nodes' event consumers are woken by `NOTIFY`.
     pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        if self.backend() == DbBackend::Postgres {
+            // Delivered at commit to every node listening (see `runtime::bus`): the events
+            // this transaction wrote, if any, are ready for their consumers.
+            txn.execute_unprepared("SELECT pg_notify('salesos_events', '')")
+                .await?;
+        }
         txn.commit().await?;
         self.signals.jobs.send_modify(|n| *n = n.wrapping_add(1));
         self.signals.events.send_modify(|n| *n = n.wrapping_add(1));
