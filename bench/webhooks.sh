@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Signed webhook deliveries per second to a local receiver that verifies every signature,
 # on SQLite and on PostgreSQL. Prints one JSON line per run.
-#   bash bench/webhooks.sh [EVENTS]        (default 10000)
+#   bash bench/webhooks.sh [EVENTS]        (default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EVENTS=${1:-10000}
+EVENTS=${1:-20000}
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-CONCURRENCY=${CONCURRENCY:-128}
+CONCURRENCY=${CONCURRENCY:-256}
 
 cargo build --release --example bench_webhooks >&2
 for round in 1 2 3; do
