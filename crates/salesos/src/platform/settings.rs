@@ -289,44 +289,21 @@ impl Settings {
             "SALESOS_MAX_BODY_BYTES" => self.max_body_bytes = parse(name, value)?,
             "SALESOS_DB_MAX_CONNECTIONS" => self.db_max_connections = parse(name, value)?,
             "SALESOS_WEBHOOK_RETRY_SCHEDULE" => {
-                self.webhook_retry_schedule =
-                    parse_schedule(value).map_err(|message| SettingsError::Env {
-                        name: name.to_owned(),
-                        message,
-                    })?
+                self.webhook_retry_schedule = checked(name, parse_schedule(value))?
             }
             "SALESOS_WEBHOOK_ALLOW_PRIVATE_NETWORKS" => {
                 self.webhook_allow_private_networks = parse(name, value)?
             }
             "SALESOS_WEBHOOK_ALLOW_HTTP" => self.webhook_allow_http = parse(name, value)?,
             "SALESOS_STREAM_HEARTBEAT_SECS" => {
-                self.stream_heartbeat =
-                    heartbeat(parse(name, value)?).map_err(|message| SettingsError::Env {
-                        name: name.to_owned(),
-                        message,
-                    })?
+                self.stream_heartbeat = checked(name, heartbeat(parse(name, value)?))?
             }
             "SALESOS_WORKER_CONCURRENCY" => self.worker_concurrency = parse(name, value)?,
             "SALESOS_WEBHOOK_TIMEOUT_SECS" => {
-                self.webhook_timeout =
-                    webhook_timeout(parse(name, value)?).map_err(|message| SettingsError::Env {
-                        name: name.to_owned(),
-                        message,
-                    })?
+                self.webhook_timeout = checked(name, webhook_timeout(parse(name, value)?))?
             }
-            "SALESOS_JOB_LEASE_SECS" => {
-                self.job_lease =
-                    lease(parse(name, value)?).map_err(|message| SettingsError::Env {
-                        name: name.to_owned(),
-                        message,
-                    })?
-            }
-            "SALESOS_BUS" => {
-                self.bus = BusKind::parse(value).map_err(|message| SettingsError::Env {
-                    name: name.to_owned(),
-                    message,
-                })?
-            }
+            "SALESOS_JOB_LEASE_SECS" => self.job_lease = checked(name, lease(parse(name, value)?))?,
+            "SALESOS_BUS" => self.bus = checked(name, BusKind::parse(value))?,
             "SALESOS_LOG_FORMAT" => {
                 self.log_format = match value {
                     "json" => LogFormat::Json,
@@ -355,6 +332,14 @@ impl Settings {
             ),
         }
     }
+}
+
+/// A value that parsed but failed its own check, as the error naming the variable.
+fn checked<T>(name: &str, value: Result<T, String>) -> Result<T, SettingsError> {
+    value.map_err(|message| SettingsError::Env {
+        name: name.to_owned(),
+        message,
+    })
 }
 
 fn webhook_timeout(secs: u64) -> Result<Duration, String> {
@@ -426,6 +411,32 @@ mod tests {
         let err = Settings::load(env(&[("SALESOS_RATE_LIMIT_PER_MINUTE", "lots")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("SALESOS_RATE_LIMIT_PER_MINUTE"));
+    }
+
+    #[test]
+    fn runtime_settings_are_read_and_checked() {
+        let s = Settings::load(env(&[
+            ("SALESOS_BUS", "nats://127.0.0.1:4222"),
+            ("SALESOS_JOB_LEASE_SECS", "3"),
+            ("SALESOS_WORKER_CONCURRENCY", "64"),
+            ("SALESOS_WEBHOOK_TIMEOUT_SECS", "2"),
+        ]))
+        .expect("settings");
+        assert_eq!(s.bus, BusKind::Nats("nats://127.0.0.1:4222".into()));
+        assert_eq!(s.job_lease, Duration::from_secs(3));
+        assert_eq!(s.worker_concurrency, 64);
+        assert_eq!(s.webhook_timeout, Duration::from_secs(2));
+        for (name, value, says) in [
+            ("SALESOS_BUS", "kafka://x", "kafka://x"),
+            ("SALESOS_JOB_LEASE_SECS", "1", "2 to 3600"),
+            ("SALESOS_WEBHOOK_TIMEOUT_SECS", "0", "1 to 60"),
+            ("SALESOS_STREAM_HEARTBEAT_SECS", "0", "0.05 to 3600"),
+        ] {
+            let err = Settings::load(env(&[(name, value)]))
+                .expect_err("must fail")
+                .to_string();
+            assert!(err.contains(name) && err.contains(says), "{err}");
+        }
     }
 
     #[test]

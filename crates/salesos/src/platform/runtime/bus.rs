@@ -271,21 +271,31 @@ async fn tail_once(store: &Store, seen: &mut HashMap<Uuid, i64>) -> Result<bool,
     Ok(more)
 }
 
+/// The next live note made in this process; `None` once stopping. A forwarder that fell
+/// behind skips what it missed: notes are progress, and the next one supersedes them.
+async fn next_note(
+    out: &mut broadcast::Receiver<Arc<LiveMessage>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Arc<LiveMessage>> {
+    loop {
+        let note = tokio::select! {
+            n = out.recv() => n,
+            _ = shutdown.changed() => return None,
+        };
+        match note {
+            Ok(n) => return Some(n),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// In-process bus: live notes made here reach local subscribers directly, and other nodes
 /// through `NOTIFY` on PostgreSQL (which also brings them back here).
 fn forward_live_in_process(store: Store, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let mut out = store.signals().live_out.subscribe();
     tokio::spawn(async move {
-        loop {
-            let note = tokio::select! {
-                n = out.recv() => n,
-                _ = shutdown.changed() => return,
-            };
-            let note = match note {
-                Ok(n) => n,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        while let Some(note) = next_note(&mut out, &mut shutdown).await {
             if store.backend() == DbBackend::Postgres {
                 let payload = serde_json::to_string(&*note).unwrap_or_default();
                 if let Err(e) = exec(
@@ -448,16 +458,7 @@ fn forward_live_nats(
 ) -> JoinHandle<()> {
     let mut out = store.signals().live_out.subscribe();
     tokio::spawn(async move {
-        loop {
-            let note = tokio::select! {
-                n = out.recv() => n,
-                _ = shutdown.changed() => return,
-            };
-            let note = match note {
-                Ok(n) => n,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        while let Some(note) = next_note(&mut out, &mut shutdown).await {
             let subject = format!("salesos_live.{}.{}", note.workspace_id, note.topic);
             let body = serde_json::to_vec(&*note).unwrap_or_default();
             if let Err(e) = client.publish(subject, body.into()).await {
