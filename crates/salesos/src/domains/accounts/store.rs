@@ -12,7 +12,7 @@ use crate::platform::{
     error::Error,
     http::pagination::Cursor,
     store::{
-        exec,
+        exec, find_in_workspace,
         query::{
             KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
             search_terms, update_sql,
@@ -134,13 +134,7 @@ pub async fn get<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<AccountRow>, DbErr> {
-    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    AccountRow::find_by_statement(stmt).one(conn).await
+    find_in_workspace(conn, "accounts", COLUMNS, workspace_id, id).await
 }
 
 pub async fn delete<C: ConnectionTrait>(

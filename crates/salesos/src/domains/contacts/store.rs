@@ -11,7 +11,7 @@ use super::model::{Consent, ConsentBasis, ContactFields, ContactStatus, Seniorit
 use crate::platform::{
     auth::OwnerScope,
     store::{
-        exec,
+        exec, find_in_workspace,
         query::{
             KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
             search_terms, update_sql,
@@ -198,13 +198,7 @@ pub async fn get<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ContactRow>, DbErr> {
-    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    ContactRow::find_by_statement(stmt).one(conn).await
+    find_in_workspace(conn, "contacts", COLUMNS, workspace_id, id).await
 }
 
 pub async fn delete<C: ConnectionTrait>(

@@ -8,7 +8,11 @@ use uuid::Uuid;
 
 use crate::platform::{
     runtime::events::{self, Event},
-    store::{exec, now, query::SqlBuilder, statement},
+    store::{
+        exec, find_in_workspace, now,
+        query::{SqlBuilder, columns_as},
+        statement,
+    },
 };
 
 #[derive(Clone, Debug, FromQueryResult)]
@@ -100,15 +104,14 @@ pub async fn get_endpoint<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<EndpointRow>, DbErr> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2"
-    );
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    EndpointRow::find_by_statement(stmt).one(conn).await
+    find_in_workspace(
+        conn,
+        "webhook_endpoints",
+        ENDPOINT_COLUMNS,
+        workspace_id,
+        id,
+    )
+    .await
 }
 
 pub async fn delete_endpoint<C: ConnectionTrait>(
@@ -195,15 +198,14 @@ pub async fn get_delivery<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Delivery>, DbErr> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE workspace_id = $1 AND id = $2"
-    );
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    Delivery::find_by_statement(stmt).one(conn).await
+    find_in_workspace(
+        conn,
+        "webhook_deliveries",
+        DELIVERY_COLUMNS,
+        workspace_id,
+        id,
+    )
+    .await
 }
 
 /// What one delivery attempt needs, in one query: the delivery's endpoint (if it still
@@ -212,11 +214,7 @@ pub async fn delivery_bundle<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
 ) -> Result<Option<(Option<EndpointRow>, Option<Event>)>, DbErr> {
-    let endpoint_cols = ENDPOINT_COLUMNS
-        .split(", ")
-        .map(|c| format!("ep.{c} AS ep_{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let endpoint_cols = columns_as(ENDPOINT_COLUMNS, "ep", "ep_");
     let sql = format!(
         "SELECT d.id AS delivery_id, {endpoint_cols}, {} FROM webhook_deliveries d \
          LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.workspace_id = d.workspace_id \
@@ -236,15 +234,6 @@ pub async fn delivery_bundle<C: ConnectionTrait>(
         None => None,
     };
     Ok(Some((endpoint, event)))
-}
-
-pub async fn get_delivery_any<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-) -> Result<Option<Delivery>, DbErr> {
-    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1");
-    let stmt = statement(conn.get_database_backend(), &sql, vec![id.into()]);
-    Delivery::find_by_statement(stmt).one(conn).await
 }
 
 pub async fn list_deliveries<C: ConnectionTrait>(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use crate::platform::store::{exec, now, statement};
+use crate::platform::store::{exec, find_in_workspace, now, statement};
 
 #[derive(Clone, Debug, FromQueryResult)]
 pub struct WorkspaceRow {
@@ -365,13 +365,7 @@ pub async fn find_api_key<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ApiKeyRow>, DbErr> {
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    ApiKeyRow::find_by_statement(stmt).one(conn).await
+    find_in_workspace(conn, "api_keys", KEY_COLUMNS, workspace_id, id).await
 }
 
 /// A workspace's keys, newest first, after the `(created_at, id)` position if given.

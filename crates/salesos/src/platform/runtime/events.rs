@@ -74,11 +74,7 @@ const COLUMNS: &str =
 /// The event columns of table alias `alias`, each named `{prefix}{column}`, for queries
 /// that read an event beside other rows; decode with [`from_prefixed`].
 pub fn columns_as(alias: &str, prefix: &str) -> String {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("{alias}.{c} AS {prefix}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::platform::store::query::columns_as(COLUMNS, alias, prefix)
 }
 
 /// The event in a row selected with [`columns_as`].
@@ -165,19 +161,6 @@ pub async fn record<C: ConnectionTrait>(
         },
     )
     .await
-}
-
-/// One event by id.
-pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Event>, DbErr> {
-    let stmt = statement(
-        conn.get_database_backend(),
-        &format!("SELECT {COLUMNS} FROM events WHERE id = $1"),
-        vec![id.into()],
-    );
-    Ok(Row::find_by_statement(stmt)
-        .one(conn)
-        .await?
-        .map(Event::from))
 }
 
 /// Does `event_type` match a topic pattern (`contact.*`, `*`, `email.sent`)?

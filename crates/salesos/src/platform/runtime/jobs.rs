@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    platform::store::{Store, exec, now, query::SqlBuilder, statement},
+    platform::store::{Store, exec, find_in_workspace, now, query::SqlBuilder, statement},
     text_enum,
 };
 
@@ -429,19 +429,7 @@ pub async fn get<C: ConnectionTrait>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Job>, DbErr> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    Job::find_by_statement(stmt).one(conn).await
-}
-
-pub async fn get_any<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Job>, DbErr> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-    let stmt = statement(conn.get_database_backend(), &sql, vec![id.into()]);
-    Job::find_by_statement(stmt).one(conn).await
+    find_in_workspace(conn, "jobs", COLUMNS, workspace_id, id).await
 }
 
 /// Put a dead or cancelled job back in the queue with fresh attempts.

@@ -399,16 +399,12 @@ async fn record_batch(
                 let run_at = crate::platform::store::now()
                     + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::seconds(60));
                 if jobs::snooze(&txn, f.job.id, owner, run_at).await? {
-                    for w in &f.writes {
-                        crate::platform::store::exec(&txn, w.sql, w.values.clone()).await?;
-                    }
+                    apply_writes(&txn, &f.writes).await?;
                 }
                 continue;
             }
         };
-        for w in &f.writes {
-            crate::platform::store::exec(&txn, w.sql, w.values.clone()).await?;
-        }
+        apply_writes(&txn, &f.writes).await?;
         match state {
             JobState::Dead => {
                 tracing::warn!(job_id = %f.job.id, kind = %f.job.kind, error = ?error, "job is dead")
@@ -442,4 +438,15 @@ async fn record_batch(
         }
     }
     store.commit(txn).await
+}
+
+/// Run the writes a handler attached to an outcome that was recorded.
+async fn apply_writes(
+    txn: &sea_orm::DatabaseTransaction,
+    writes: &[OutcomeWrite],
+) -> Result<(), sea_orm::DbErr> {
+    for w in writes {
+        crate::platform::store::exec(txn, w.sql, w.values.clone()).await?;
+    }
+    Ok(())
 }

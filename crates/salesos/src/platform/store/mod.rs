@@ -220,6 +220,23 @@ pub async fn exec<C: ConnectionTrait>(
     Ok(conn.execute_raw(stmt).await?.rows_affected())
 }
 
+/// One row of `table` by id within a workspace; another workspace's id finds nothing.
+pub async fn find_in_workspace<T: sea_orm::FromQueryResult, C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    columns: &str,
+    workspace_id: uuid::Uuid,
+    id: uuid::Uuid,
+) -> Result<Option<T>, DbErr> {
+    let sql = format!("SELECT {columns} FROM {table} WHERE workspace_id = $1 AND id = $2");
+    let stmt = statement(
+        conn.get_database_backend(),
+        &sql,
+        vec![workspace_id.into(), id.into()],
+    );
+    T::find_by_statement(stmt).one(conn).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,6 +204,17 @@ pub fn parse_owner_filter(raw: Option<&str>) -> Result<Option<Option<Uuid>>, Err
 }
 
 /// `INSERT INTO table (c1, …) VALUES ($1, …)`.
+/// `a.x AS p_x, a.y AS p_y` for a comma-separated column list, so rows of several tables
+/// can be read from one result (sea-orm's `from_query_result(row, "p_")` decodes them).
+pub fn columns_as(columns: &str, alias: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .map(|c| format!("{alias}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn insert_sql(table: &str, columns: &[&str]) -> String {
     let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     format!(
