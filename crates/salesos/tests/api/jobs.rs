@@ -534,3 +534,156 @@ async fn the_jobs_page_lists_dead_letters_and_replays_them() {
     assert_eq!(job.body["state"], "queued");
     assert_eq!(job.body["attempts"], 0);
 }
+
+#[tokio::test]
+async fn bulk_writes_keep_order_uniqueness_and_leases() {
+    use salesos::platform::runtime::events::{self, NewEvent};
+    let app = spawn_app().await;
+    let other = uuid::Uuid::now_v7();
+    salesos::platform::store::exec(
+        app.store.conn(),
+        "INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, 'bulk-other', 'Other', $2)",
+        vec![other.into(), chrono::Utc::now().into()],
+    )
+    .await
+    .expect("second workspace");
+
+    // 700 events, two workspaces interleaved: many multi-row statements on SQLite, one on
+    // PostgreSQL. Each workspace's numbers follow on without gaps, in the order given.
+    let before = app.get("/api/v1/events?limit=200").await.body["data"]
+        .as_array()
+        .expect("data")
+        .len();
+    let new: Vec<NewEvent> = (0..700)
+        .map(|i| NewEvent {
+            workspace_id: if i % 3 == 0 { other } else { app.workspace_id },
+            event_type: "test.bulk",
+            entity_type: "test",
+            entity_id: Some(i.to_string()),
+            source: "api",
+            data: json!({"i": i}),
+        })
+        .collect();
+    let txn = app.store.write().await.expect("txn");
+    let made = events::emit_many(&txn, new).await.expect("emit_many");
+    app.store.commit(txn).await.expect("commit");
+    assert_eq!(made.len(), 700);
+    let mine: Vec<i64> = made
+        .iter()
+        .filter(|e| e.workspace_id == app.workspace_id)
+        .map(|e| e.seq)
+        .collect();
+    let first = i64::try_from(before).expect("count") + 1;
+    assert_eq!(mine, (first..first + 466).collect::<Vec<_>>());
+    let mut listed = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get(&format!(
+                "/api/v1/events?type=test.*&after={after}&limit=200"
+            ))
+            .await;
+        let data = page.body["data"].as_array().expect("data").clone();
+        let Some(last) = data.last() else { break };
+        after = last["seq"].as_i64().expect("seq");
+        listed.extend(data);
+    }
+    let order: Vec<i64> = listed
+        .iter()
+        .map(|e| e["entity_id"].as_str().expect("id").parse().expect("n"))
+        .collect();
+    let expected: Vec<i64> = (0..700).filter(|i| i % 3 != 0).collect();
+    assert_eq!(order, expected, "the workspace's own events, in order");
+    assert_eq!(listed[1]["data"], json!({"i": 2}));
+
+    // Bulk enqueue skips a unique key already pending and keeps the rest.
+    let held = enqueue(
+        &app,
+        NewJob {
+            unique_key: Some("bulk-7".into()),
+            ..NewJob::new("test.bulk", json!({}))
+        },
+    )
+    .await;
+    let batch: Vec<NewJob> = (0..600)
+        .map(|i| NewJob {
+            workspace_id: Some(app.workspace_id),
+            unique_key: Some(format!("bulk-{i}")),
+            ..NewJob::new("test.bulk", json!({"i": i}))
+        })
+        .collect();
+    let txn = app.store.write().await.expect("txn");
+    let queued = jobs::enqueue_batch(&txn, &batch).await.expect("batch");
+    app.store.commit(txn).await.expect("commit");
+    assert_eq!(queued, 599, "bulk-7 was pending already");
+
+    // Completing many: results are kept per job, and a job whose lease another worker
+    // holds now is left alone.
+    let lease = chrono::Duration::seconds(30);
+    let mine = jobs::claim(&app.store, "node-a", &["test.bulk"], 300, lease)
+        .await
+        .expect("claim");
+    let theirs = jobs::claim(&app.store, "node-b", &["test.bulk"], 1, lease)
+        .await
+        .expect("claim");
+    assert_eq!((mine.len(), theirs.len()), (300, 1));
+    let mut done: Vec<(uuid::Uuid, Option<Value>)> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id, (i % 2 == 0).then(|| json!({"n": i}))))
+        .collect();
+    done.push((theirs[0].id, Some(json!({"stolen": true}))));
+    let txn = app.store.write().await.expect("txn");
+    let kept = jobs::complete_many(&txn, &done, "node-a")
+        .await
+        .expect("complete");
+    app.store.commit(txn).await.expect("commit");
+    assert_eq!(kept.len(), 300);
+    assert!(!kept.contains(&theirs[0].id));
+    let with_result = app.get(&format!("/api/v1/jobs/{}", mine[4].id)).await;
+    assert_eq!(with_result.body["state"], "succeeded");
+    assert_eq!(with_result.body["result"], json!({"n": 4}));
+    let plain = app.get(&format!("/api/v1/jobs/{}", mine[5].id)).await;
+    assert_eq!(plain.body["state"], "succeeded");
+    assert_eq!(plain.body["result"], Value::Null);
+    let stolen = app.get(&format!("/api/v1/jobs/{}", theirs[0].id)).await;
+    assert_eq!(stolen.body["state"], "running");
+    assert_eq!(stolen.body["result"], Value::Null);
+    assert!(matches!(held, Enqueued::Created(_)));
+}
+
+#[tokio::test]
+async fn many_concurrent_writers_all_commit_in_turn() {
+    use salesos::platform::runtime::events::{self, NewEvent};
+    let app = spawn_app().await;
+    let writers: Vec<_> = (0..64)
+        .map(|i| {
+            let (store, ws) = (app.store.clone(), app.workspace_id);
+            tokio::spawn(async move {
+                let txn = store.write().await?;
+                let e = events::emit(
+                    &txn,
+                    NewEvent {
+                        workspace_id: ws,
+                        event_type: "test.concurrent",
+                        entity_type: "test",
+                        entity_id: Some(i.to_string()),
+                        source: "api",
+                        data: json!({}),
+                    },
+                )
+                .await?;
+                store.commit(txn).await?;
+                Ok::<i64, sea_orm::DbErr>(e.seq)
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for w in writers {
+        seqs.push(w.await.expect("task").expect("write"));
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 64, "every writer committed its own number");
+    assert_eq!(seqs.last().copied().expect("some") - seqs[0], 63, "no gaps");
+}

@@ -364,7 +364,7 @@ impl Deliver {
         };
         // The delivery log is written with the job's outcome, in the worker's batched
         // transaction: it changes exactly when the job's state does.
-        for (sql, values) in store::attempt_statements(AttemptRecord {
+        for (template, row) in store::attempt_rows(AttemptRecord {
             delivery_id: id,
             attempt,
             status: status.map(i32::from),
@@ -373,7 +373,7 @@ impl Deliver {
             error: error_text.as_deref(),
             state,
         }) {
-            ctx.write_with_outcome(sql, values);
+            ctx.write_with_outcome(template, row);
         }
         Ok(outcome)
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     model::{check_events, check_url, new_secret},
-    store::{self, Delivery, EndpointRow},
+    store::{self, Delivery, EndpointRow, NewDelivery},
 };
 use crate::{
     model::patch::patch,
@@ -368,7 +368,7 @@ pub async fn fan_out_once(store: &Store, settings: &Settings) -> Result<usize, E
     let pending: Vec<Event> = events::pending_for(&txn, CONSUMER, 500).await?;
     let mut endpoints: Option<(Uuid, Vec<EndpointRow>)> = None;
     let mut last: Vec<(Uuid, i64)> = Vec::new();
-    let mut made = 0;
+    let mut wanted = Vec::new();
     for event in &pending {
         if endpoints
             .as_ref()
@@ -378,42 +378,44 @@ pub async fn fan_out_once(store: &Store, settings: &Settings) -> Result<usize, E
             endpoints = Some((event.workspace_id, rows));
         }
         if let Some((_, rows)) = &endpoints {
-            for ep in rows.iter().filter(|ep| {
-                ep.patterns()
-                    .iter()
-                    .any(|p| events::topic_matches(p, &event.event_type))
-            }) {
-                if let Some(delivery) = store::insert_delivery(
-                    &txn,
-                    event.workspace_id,
-                    ep.id,
-                    event.event_id,
-                    &event.event_type,
-                )
-                .await?
-                {
-                    jobs::enqueue_quietly(
-                        &txn,
-                        deliver_job(event.workspace_id, delivery, settings),
-                    )
-                    .await?;
-                    made += 1;
-                }
-            }
+            wanted.extend(
+                rows.iter()
+                    .filter(|ep| {
+                        ep.patterns()
+                            .iter()
+                            .any(|p| events::topic_matches(p, &event.event_type))
+                    })
+                    .map(|ep| NewDelivery {
+                        workspace_id: event.workspace_id,
+                        endpoint_id: ep.id,
+                        event_id: event.event_id,
+                        event_type: &event.event_type,
+                    }),
+            );
         }
         match last.last_mut() {
             Some((ws, seq)) if *ws == event.workspace_id => *seq = event.seq,
             _ => last.push((event.workspace_id, event.seq)),
         }
     }
+    // Multi-row inserts: a batch of events costs a few statements, not two per delivery.
+    let made = store::insert_deliveries(&txn, &wanted).await?;
+    if !made.is_empty() {
+        let jobs: Vec<NewJob> = made
+            .iter()
+            .map(|(id, ws)| deliver_job(*ws, *id, settings))
+            .collect();
+        jobs::enqueue_batch(&txn, &jobs).await?;
+    }
     for (ws, seq) in last {
         events::advance(&txn, CONSUMER, ws, seq).await?;
     }
-    if made > 0 {
-        jobs::notify(&txn).await?;
-    }
     store.commit(txn).await?;
-    tracing::debug!(events = pending.len(), deliveries = made, "webhook fan-out");
+    tracing::debug!(
+        events = pending.len(),
+        deliveries = made.len(),
+        "webhook fan-out"
+    );
     Ok(pending.len())
 }
 

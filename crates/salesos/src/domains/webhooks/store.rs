@@ -9,9 +9,9 @@ use uuid::Uuid;
 use crate::platform::{
     runtime::events::{self, Event},
     store::{
-        exec, find_in_workspace, now,
+        exec, exec_rows, find_in_workspace, now,
         query::{SqlBuilder, columns_as},
-        statement,
+        rows_per_statement, statement,
     },
 };
 
@@ -174,23 +174,46 @@ const DELIVERY_COLUMNS: &str = "id, workspace_id, endpoint_id, event_id, event_t
     last_latency_ms, created_at, updated_at";
 
 /// Record a delivery to make; `None` if this event already has one for this endpoint.
-pub async fn insert_delivery<C: ConnectionTrait>(
+/// A delivery the fan-out wants: one event for one endpoint.
+pub struct NewDelivery<'a> {
+    pub workspace_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+}
+
+/// Insert deliveries in multi-row statements; one that exists already (same endpoint and
+/// event) is skipped; a few statements for any number. Returns each new delivery's id with its workspace.
+pub async fn insert_deliveries<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: Uuid,
-    endpoint_id: Uuid,
-    event_id: Uuid,
-    event_type: &str,
-) -> Result<Option<Uuid>, DbErr> {
-    let id = Uuid::now_v7();
-    let at = now();
-    let n = exec(
-        conn,
-        "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, event_type, state, attempts, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-        vec![id.into(), workspace_id.into(), endpoint_id.into(), event_id.into(), event_type.into(), at.into()],
-    )
-    .await?;
-    Ok((n == 1).then_some(id))
+    new: &[NewDelivery<'_>],
+) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    let mut made = Vec::with_capacity(new.len());
+    for chunk in new.chunks(rows_per_statement(conn.get_database_backend(), 9)) {
+        let at = now();
+        let mut b = SqlBuilder::new(
+            "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, event_type, state, attempts, created_at, updated_at) VALUES ",
+        );
+        b.push_rows(chunk.iter().map(|d| {
+            vec![
+                Uuid::now_v7().into(),
+                d.workspace_id.into(),
+                d.endpoint_id.into(),
+                d.event_id.into(),
+                d.event_type.into(),
+                "pending".into(),
+                0i32.into(),
+                at.into(),
+                at.into(),
+            ]
+        }));
+        b.push(" ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id, workspace_id");
+        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        for row in conn.query_all_raw(stmt).await? {
+            made.push((row.try_get("", "id")?, row.try_get("", "workspace_id")?));
+        }
+    }
+    Ok(made)
 }
 
 pub async fn get_delivery<C: ConnectionTrait>(
@@ -276,12 +299,14 @@ pub struct AttemptRecord<'a> {
 
 /// The statements that log an attempt and set the delivery's state, for the caller to run
 /// now or with its job's outcome.
-pub fn attempt_statements(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>); 2] {
+/// The attempt log's two writes, each as a statement template over rows (see
+/// [`exec_rows`]) and this attempt's row: the attempt itself, and the delivery's state.
+/// The worker writes a whole batch's attempts with one statement of each.
+pub fn attempt_rows(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>); 2] {
     let at = now();
     [
         (
-            "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) {rows}",
             vec![
                 Uuid::now_v7().into(),
                 a.delivery_id.into(),
@@ -294,16 +319,17 @@ pub fn attempt_statements(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::
             ],
         ),
         (
-            "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, last_error = $4, \
-             last_latency_ms = $5, updated_at = $6 WHERE id = $7",
+            "UPDATE webhook_deliveries SET state = v.column2, attempts = v.column3, last_status = v.column4, \
+             last_error = v.column5, last_latency_ms = v.column6, updated_at = v.column7 \
+             FROM ({rows}) AS v WHERE webhook_deliveries.id = v.column1",
             vec![
+                a.delivery_id.into(),
                 a.state.into(),
                 a.attempt.into(),
                 a.status.into(),
                 a.error.map(str::to_owned).into(),
                 a.latency_ms.into(),
                 at.into(),
-                a.delivery_id.into(),
             ],
         ),
     ]
@@ -313,8 +339,8 @@ pub async fn record_attempt<C: ConnectionTrait>(
     conn: &C,
     a: AttemptRecord<'_>,
 ) -> Result<(), DbErr> {
-    for (sql, values) in attempt_statements(a) {
-        exec(conn, sql, values).await?;
+    for (template, row) in attempt_rows(a) {
+        exec_rows(conn, template, vec![row]).await?;
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    platform::store::{Store, exec, find_in_workspace, now, query::SqlBuilder, statement},
+    platform::store::{
+        Store, exec, find_in_workspace, now, query::SqlBuilder, rows_per_statement, statement,
+    },
     text_enum,
 };
 
@@ -160,34 +162,36 @@ pub async fn enqueue_quietly<C: ConnectionTrait>(conn: &C, job: NewJob) -> Resul
     Ok(Enqueued::Created(id))
 }
 
-/// Enqueue many jobs in one statement per chunk (no unique keys), for bulk producers.
+/// Enqueue many jobs in one statement per chunk, for bulk producers; wakes the workers
+/// once. A job whose unique key is already pending is skipped. Returns how many were
+/// queued.
 pub async fn enqueue_batch<C: ConnectionTrait>(conn: &C, jobs: &[NewJob]) -> Result<u64, DbErr> {
     let mut total = 0;
-    for chunk in jobs.chunks(500) {
+    for chunk in jobs.chunks(rows_per_statement(conn.get_database_backend(), 13)) {
         let at = now();
         let mut b = SqlBuilder::new(
             "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
-             progress, created_at, updated_at) VALUES ",
+             unique_key, progress, created_at, updated_at) VALUES ",
         );
-        let at_p = b.bind(at);
-        for (i, job) in chunk.iter().enumerate() {
-            let vals = [
-                b.bind(Uuid::now_v7()),
-                b.bind(job.workspace_id),
-                b.bind(job.kind.clone()),
-                b.bind(job.payload.clone()),
-                b.bind(job.priority),
-                b.bind(job.run_at.unwrap_or(at)),
-                b.bind(job.max_attempts.max(1)),
-            ];
-            if i > 0 {
-                b.push(", ");
-            }
-            b.push(&format!(
-                "({}, {}, {}, {}, {}, 'queued', {}, 0, {}, 0, {at_p}, {at_p})",
-                vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]
-            ));
-        }
+        b.push_rows(chunk.iter().map(|job| {
+            vec![
+                Uuid::now_v7().into(),
+                job.workspace_id.into(),
+                job.kind.clone().into(),
+                job.payload.clone().into(),
+                job.priority.into(),
+                "queued".into(),
+                job.run_at.unwrap_or(at).into(),
+                0i32.into(),
+                job.max_attempts.max(1).into(),
+                job.unique_key.clone().into(),
+                0i32.into(),
+                at.into(),
+                at.into(),
+            ]
+        }));
+        b.push(" ");
+        b.push(UNIQUE_CONFLICT);
         total += exec(conn, &b.sql, b.values).await?;
     }
     notify(conn).await?;
@@ -308,7 +312,7 @@ pub async fn complete_many<C: ConnectionTrait>(
     // naming the state: a `state = 'running'` condition would tempt the planner into the
     // small `jobs_leases` index, which churns with every claim, instead of the primary key.
     let (plain, with_result): (Vec<_>, Vec<_>) = done.iter().partition(|(_, r)| r.is_none());
-    for chunk in plain.chunks(500) {
+    for chunk in plain.chunks(rows_per_statement(conn.get_database_backend(), 1)) {
         let at = now();
         let mut b = SqlBuilder::new(
             "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, updated_at = $1, \
@@ -322,9 +326,25 @@ pub async fn complete_many<C: ConnectionTrait>(
             kept.push(row.try_get::<Uuid>("", "id")?);
         }
     }
-    for (id, result) in with_result {
-        if complete(conn, *id, owner, result.clone()).await? {
-            kept.push(*id);
+    // Jobs with a result: one statement joins their ids to their results.
+    for chunk in with_result.chunks(rows_per_statement(conn.get_database_backend(), 2)) {
+        let at = now();
+        let mut b = SqlBuilder::new(
+            "UPDATE jobs SET state = 'succeeded', result = v.column2, progress = 100, finished_at = $1, \
+             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL \
+             FROM (VALUES ",
+        );
+        b.values = vec![at.into(), owner.into()];
+        b.push_rows(chunk.iter().map(|(id, result)| {
+            vec![
+                (*id).into(),
+                result.clone().map(Value::from).unwrap_or(Value::Json(None)),
+            ]
+        }));
+        b.push(") AS v WHERE jobs.id = v.column1 AND jobs.lease_owner = $2 RETURNING jobs.id");
+        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        for row in conn.query_all_raw(stmt).await? {
+            kept.push(row.try_get::<Uuid>("", "id")?);
         }
     }
     Ok(kept)

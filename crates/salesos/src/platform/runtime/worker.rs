@@ -41,10 +41,11 @@ pub struct JobContext {
     writes: Arc<std::sync::Mutex<Vec<OutcomeWrite>>>,
 }
 
-/// A statement a handler wants committed together with its job's outcome.
+/// A row a handler wants written together with its job's outcome.
 struct OutcomeWrite {
-    sql: &'static str,
-    values: Vec<sea_orm::Value>,
+    /// A statement template over rows (see [`crate::platform::store::exec_rows`]).
+    template: &'static str,
+    row: Vec<sea_orm::Value>,
 }
 
 impl JobContext {
@@ -56,12 +57,14 @@ impl JobContext {
         }
     }
 
-    /// Run this statement in the transaction that records the attempt's outcome, and only
-    /// if the outcome is recorded (the lease still held). Bookkeeping that must agree with
-    /// the job's state goes here, and costs no transaction of its own.
-    pub fn write_with_outcome(&self, sql: &'static str, values: Vec<sea_orm::Value>) {
+    /// Write this row in the transaction that records the attempt's outcome, and only if
+    /// the outcome is recorded (the lease still held). `template` is a statement over rows
+    /// (see [`crate::platform::store::exec_rows`]); the rows every job of a batch attaches
+    /// to one template are written by one statement. Bookkeeping that must agree with the
+    /// job's state goes here, and costs neither a transaction nor a statement of its own.
+    pub fn write_with_outcome(&self, template: &'static str, row: Vec<sea_orm::Value>) {
         if let Ok(mut w) = self.writes.lock() {
-            w.push(OutcomeWrite { sql, values });
+            w.push(OutcomeWrite { template, row });
         }
     }
 
@@ -375,6 +378,16 @@ async fn record_batch(
         .await?
         .into_iter()
         .collect();
+    // The attached rows of every outcome that was recorded, by template.
+    let mut writes: Vec<(&'static str, Vec<Vec<sea_orm::Value>>)> = Vec::new();
+    let mut attach = |f: &Finished| {
+        for w in &f.writes {
+            match writes.iter_mut().find(|(t, _)| *t == w.template) {
+                Some((_, rows)) => rows.push(w.row.clone()),
+                None => writes.push((w.template, vec![w.row.clone()])),
+            }
+        }
+    };
     for f in batch {
         let (state, error) = match &f.outcome {
             Outcome::Done(_) if kept.contains(&f.job.id) => (JobState::Succeeded, None),
@@ -399,12 +412,12 @@ async fn record_batch(
                 let run_at = crate::platform::store::now()
                     + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::seconds(60));
                 if jobs::snooze(&txn, f.job.id, owner, run_at).await? {
-                    apply_writes(&txn, &f.writes).await?;
+                    attach(f);
                 }
                 continue;
             }
         };
-        apply_writes(&txn, &f.writes).await?;
+        attach(f);
         match state {
             JobState::Dead => {
                 tracing::warn!(job_id = %f.job.id, kind = %f.job.kind, error = ?error, "job is dead")
@@ -437,16 +450,8 @@ async fn record_batch(
             .await?;
         }
     }
-    store.commit(txn).await
-}
-
-/// Run the writes a handler attached to an outcome that was recorded.
-async fn apply_writes(
-    txn: &sea_orm::DatabaseTransaction,
-    writes: &[OutcomeWrite],
-) -> Result<(), sea_orm::DbErr> {
-    for w in writes {
-        crate::platform::store::exec(txn, w.sql, w.values.clone()).await?;
+    for (template, rows) in writes {
+        crate::platform::store::exec_rows(&txn, template, rows).await?;
     }
-    Ok(())
+    store.commit(txn).await
 }

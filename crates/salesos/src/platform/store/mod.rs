@@ -24,6 +24,57 @@ use crate::platform::{runtime::bus::LiveMessage, settings::Settings};
 pub struct Store {
     db: DatabaseConnection,
     signals: Arc<Signals>,
+    /// SQLite only: this process's writers take turns here (see [`WriteTxn`]).
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// How long a writer waits for its turn, as SQLite's busy timeout.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// A write transaction from [`Store::write`]. On SQLite it also holds this process's write
+/// turn: the writers of one process queue on a fair async lock, in order, rather than on
+/// SQLite's busy handler, which retries after sleeping 1, 2, 5, 10, … ms and so leaves the
+/// database idle while work waits (the job queue's claimer and completer alternate
+/// constantly). Writers in other processes (a CLI import beside a server) still meet on
+/// the busy timeout.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
 }
 
 /// Wake-ups for in-process waiters after a commit, so they need not poll. Each is a
@@ -78,7 +129,7 @@ impl Store {
                     .clone()
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(WRITE_WAIT)
                     .foreign_keys(true)
                     .pragma("temp_store", "memory")
                     .pragma("cache_size", "-65536")
@@ -87,15 +138,18 @@ impl Store {
         let db = Database::connect(opts).await.map_err(|e| {
             anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
         })?;
+        let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self {
             db,
             signals: Arc::new(Signals::new()),
+            write_turn,
         })
     }
 
     /// Commit a write transaction, then wake the job workers and event consumers of this
     /// process; on PostgreSQL other nodes' event consumers are woken by `NOTIFY`.
-    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+    pub async fn commit(&self, txn: WriteTxn) -> Result<(), DbErr> {
         if self.backend() == DbBackend::Postgres {
             // Delivered at commit to every node listening (see `runtime::bus`): the events
             // this transaction wrote, if any, are ready for their consumers.
@@ -130,16 +184,31 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    /// Begin a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so two writers queue on the busy timeout instead of failing
-    /// with a lock upgrade error half-way through.
-    pub async fn write(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.db
+    /// Begin a transaction that will write. On SQLite it waits for this process's write
+    /// turn (see [`WriteTxn`]) and then takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so writers queue instead of failing with a lock upgrade error half-way through.
+    pub async fn write(&self) -> Result<WriteTxn, DbErr> {
+        let turn = match &self.write_turn {
+            Some(lock) => Some(
+                tokio::time::timeout(WRITE_WAIT, lock.clone().lock_owned())
+                    .await
+                    .map_err(|_| {
+                        DbErr::Custom(format!(
+                            "database is busy: no write turn within {} s",
+                            WRITE_WAIT.as_secs()
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        let txn = self
+            .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
-            .await
+            .await?;
+        Ok(WriteTxn { txn, _turn: turn })
     }
 
     /// Is the database answering?
@@ -218,6 +287,49 @@ pub async fn exec<C: ConnectionTrait>(
 ) -> Result<u64, DbErr> {
     let stmt = statement(conn.get_database_backend(), sql, values);
     Ok(conn.execute_raw(stmt).await?.rows_affected())
+}
+
+/// How many rows of `width` bound values one multi-row statement should carry. PostgreSQL
+/// takes large statements (its limit is 65,535 values). SQLite's driver finds each bound
+/// value's name by a linear search, so binding costs grow with the square of a statement's
+/// values: there statements stay at a few hundred values, which costs little since SQLite
+/// runs in this process and a statement is no round trip.
+pub fn rows_per_statement(backend: DbBackend, width: usize) -> usize {
+    let values = match backend {
+        DbBackend::Sqlite => SQLITE_VALUES_PER_STATEMENT,
+        _ => 30_000,
+    };
+    (values / width.max(1)).max(1)
+}
+
+const SQLITE_VALUES_PER_STATEMENT: usize = 256;
+
+/// Run a statement over many rows: `{rows}` in `template` stands for `VALUES (..), (..)`,
+/// e.g. `INSERT INTO t (a, b) {rows}` or `UPDATE t SET a = v.column2 FROM ({rows}) AS v
+/// WHERE t.id = v.column1` (both databases name a `VALUES` list's columns `column1`, …).
+/// Rows are sent as few statements as the bound-value limit allows. Returns rows affected.
+pub async fn exec_rows<C: ConnectionTrait>(
+    conn: &C,
+    template: &str,
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> Result<u64, DbErr> {
+    let per_statement = rows_per_statement(
+        conn.get_database_backend(),
+        rows.first().map_or(1, Vec::len),
+    );
+    let (head, tail) = template
+        .split_once("{rows}")
+        .ok_or_else(|| DbErr::Custom(format!("no {{rows}} in `{template}`")))?;
+    let mut affected = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut b = query::SqlBuilder::new(head);
+        b.push("VALUES ");
+        b.push_rows(rows.by_ref().take(per_statement));
+        b.push(tail);
+        affected += exec(conn, &b.sql, b.values).await?;
+    }
+    Ok(affected)
 }
 
 /// One row of `table` by id within a workspace; another workspace's id finds nothing.

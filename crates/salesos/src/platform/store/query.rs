@@ -33,6 +33,18 @@ impl SqlBuilder {
         self
     }
 
+    /// Bind every value of every row and push them as `(..), (..)`: the body of a
+    /// multi-row `VALUES` list.
+    pub fn push_rows(&mut self, rows: impl IntoIterator<Item = Vec<Value>>) -> &mut Self {
+        for (i, row) in rows.into_iter().enumerate() {
+            let marks: Vec<String> = row.into_iter().map(|v| self.bind(v)).collect();
+            self.sql.push_str(if i == 0 { "(" } else { ", (" });
+            self.sql.push_str(&marks.join(", "));
+            self.sql.push(')');
+        }
+        self
+    }
+
     /// ` AND <column> <op> $n`.
     pub fn and(&mut self, column: &str, op: &str, v: impl Into<Value>) -> &mut Self {
         let p = self.bind(v);
