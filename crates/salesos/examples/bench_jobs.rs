@@ -16,6 +16,7 @@ use salesos::platform::{
     settings::{Secret, Settings},
     store::Store,
 };
+use sea_orm::ConnectionTrait;
 
 struct Timed {
     latencies: Arc<Mutex<Vec<f64>>>,
@@ -110,6 +111,22 @@ async fn main() -> anyhow::Result<()> {
     );
     while latencies.lock().map(|l| l.len()).unwrap_or(0) < n {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Drained means every job is recorded as succeeded, not only started.
+    loop {
+        let row = store
+            .conn()
+            .query_one_raw(salesos::platform::store::statement(
+                store.backend(),
+                "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'bench.noop' AND state = 'succeeded'",
+                vec![],
+            ))
+            .await?;
+        let done: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+        if usize::try_from(done).unwrap_or(0) >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drain_s = drain_start.elapsed().as_secs_f64();
     let _ = stop.send(true);
