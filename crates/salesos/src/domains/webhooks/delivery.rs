@@ -12,17 +12,18 @@ use std::{
 };
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
     model::{Verdict, delay_before, is_public, signature_header, verdict},
     service::DELIVER_JOB,
-    store::{self, AttemptRecord},
+    store::{self, AttemptRecord, Bundle},
 };
 use crate::platform::{
     runtime::worker::{JobContext, JobHandler, Outcome},
     settings::Settings,
-    store::now,
+    store::{Store, now},
 };
 
 /// Consecutive failures after which an endpoint cools off on this node.
@@ -118,6 +119,58 @@ impl Drop for InFlight<'_> {
 }
 const EXCERPT: usize = 500;
 
+/// A request to the [`Reader`]: a delivery id and where to send its bundle.
+type ReadRequest = (Uuid, oneshot::Sender<Result<Option<Bundle>, String>>);
+
+/// Reads what the attempts running at once need in one query: each attempt queues its
+/// delivery id; the reader takes everything queued, reads it together and answers each.
+/// Under load a claimed batch of deliveries costs one read instead of one per delivery,
+/// and when idle a lone attempt waits for nobody.
+#[derive(Default)]
+struct Reader {
+    tx: std::sync::OnceLock<mpsc::UnboundedSender<ReadRequest>>,
+}
+
+impl Reader {
+    async fn read(&self, store: &Store, id: Uuid) -> Result<Option<Bundle>, sea_orm::DbErr> {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(read_batches(store.clone(), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        if tx.send((id, reply)).is_err() {
+            return Ok(store::delivery_bundles(store.conn(), &[id])
+                .await?
+                .remove(&id));
+        }
+        answer
+            .await
+            .map_err(|_| sea_orm::DbErr::Custom("the delivery reader stopped".into()))?
+            .map_err(sea_orm::DbErr::Custom)
+    }
+}
+
+async fn read_batches(store: Store, mut rx: mpsc::UnboundedReceiver<ReadRequest>) {
+    let mut batch = Vec::with_capacity(1024);
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+        match store::delivery_bundles(store.conn(), &ids).await {
+            Ok(found) => {
+                for (id, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(found.get(&id).cloned()));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
 /// Resolves names to public addresses only.
 struct PublicOnly;
 
@@ -146,6 +199,7 @@ pub struct Deliver {
     allow_private: bool,
     timeout: Duration,
     endpoints: Endpoints,
+    reader: Reader,
 }
 
 impl Deliver {
@@ -175,6 +229,7 @@ impl Deliver {
             allow_private: settings.webhook_allow_private_networks,
             timeout: settings.webhook_timeout,
             endpoints: Endpoints::default(),
+            reader: Reader::default(),
         })
     }
 }
@@ -216,7 +271,7 @@ impl Deliver {
         else {
             return Ok(Outcome::Fail("payload has no delivery_id".into()));
         };
-        let Some((endpoint, event)) = store::delivery_bundle(conn, id).await? else {
+        let Some((endpoint, event)) = self.reader.read(&ctx.store, id).await? else {
             return Ok(Outcome::Fail("the delivery no longer exists".into()));
         };
         let endpoint = match endpoint {

@@ -231,32 +231,41 @@ pub async fn get_delivery<C: ConnectionTrait>(
     .await
 }
 
-/// What one delivery attempt needs, in one query: the delivery's endpoint (if it still
-/// exists) and event. `None` when the delivery itself is gone.
-pub async fn delivery_bundle<C: ConnectionTrait>(
+/// What a delivery attempt needs: the delivery's endpoint (if it still exists) and event.
+pub type Bundle = (Option<EndpointRow>, Option<Event>);
+
+/// The [`Bundle`]s of many deliveries, by delivery id, in as few queries as the bound-value
+/// limit allows. A delivery that is gone is missing from the answer.
+pub async fn delivery_bundles<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
-) -> Result<Option<(Option<EndpointRow>, Option<Event>)>, DbErr> {
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Bundle>, DbErr> {
     let endpoint_cols = columns_as(ENDPOINT_COLUMNS, "ep", "ep_");
-    let sql = format!(
-        "SELECT d.id AS delivery_id, {endpoint_cols}, {} FROM webhook_deliveries d \
-         LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.workspace_id = d.workspace_id \
-         LEFT JOIN events ev ON ev.id = d.event_id WHERE d.id = $1",
-        events::columns_as("ev", "ev_")
-    );
-    let stmt = statement(conn.get_database_backend(), &sql, vec![id.into()]);
-    let Some(row) = conn.query_one_raw(stmt).await? else {
-        return Ok(None);
-    };
-    let endpoint = match row.try_get::<Option<Uuid>>("", "ep_id")? {
-        Some(_) => Some(EndpointRow::from_query_result(&row, "ep_")?),
-        None => None,
-    };
-    let event = match row.try_get::<Option<Uuid>>("", "ev_id")? {
-        Some(_) => Some(events::from_prefixed(&row, "ev_")?),
-        None => None,
-    };
-    Ok(Some((endpoint, event)))
+    let event_cols = events::columns_as("ev", "ev_");
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(rows_per_statement(conn.get_database_backend(), 1)) {
+        let mut b = SqlBuilder::new(&format!(
+            "SELECT d.id AS delivery_id, {endpoint_cols}, {event_cols} FROM webhook_deliveries d \
+             LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.workspace_id = d.workspace_id \
+             LEFT JOIN events ev ON ev.id = d.event_id WHERE d.id IN ("
+        ));
+        let marks: Vec<String> = chunk.iter().map(|id| b.bind(*id)).collect();
+        b.push(&marks.join(", "));
+        b.push(")");
+        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        for row in conn.query_all_raw(stmt).await? {
+            let endpoint = match row.try_get::<Option<Uuid>>("", "ep_id")? {
+                Some(_) => Some(EndpointRow::from_query_result(&row, "ep_")?),
+                None => None,
+            };
+            let event = match row.try_get::<Option<Uuid>>("", "ev_id")? {
+                Some(_) => Some(events::from_prefixed(&row, "ev_")?),
+                None => None,
+            };
+            found.insert(row.try_get::<Uuid>("", "delivery_id")?, (endpoint, event));
+        }
+    }
+    Ok(found)
 }
 
 pub async fn list_deliveries<C: ConnectionTrait>(
