@@ -5,4 +5,5 @@
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod imports;
 pub mod webhooks;
