@@ -281,25 +281,6 @@ pub async fn heartbeat<C: ConnectionTrait>(
     .await
 }
 
-/// Mark a job done; `false` if the lease was lost meanwhile (another worker owns it now).
-pub async fn complete<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-    owner: &str,
-    result: Option<serde_json::Value>,
-) -> Result<bool, DbErr> {
-    let at = now();
-    Ok(exec(
-        conn,
-        "UPDATE jobs SET state = 'succeeded', result = $1, progress = 100, finished_at = $2, updated_at = $2, \
-         lease_owner = NULL, lease_expires_at = NULL, last_error = NULL \
-         WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
-        vec![result.map(Value::from).unwrap_or(Value::Json(None)), at.into(), id.into(), owner.into()],
-    )
-    .await?
-        == 1)
-}
-
 /// Mark many jobs done in one statement; returns the ids whose lease still held.
 pub async fn complete_many<C: ConnectionTrait>(
     conn: &C,
