@@ -26,7 +26,7 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domains::{accounts, contacts, webhooks},
+    domains::{accounts, contacts, imports, webhooks},
     platform::{
         audit,
         auth::{api as keys_api, middleware as auth_mw, onboarding},
@@ -62,6 +62,7 @@ use crate::{
         (name = "jobs", description = "Background jobs and the dead-letter list"),
         (name = "events", description = "The workspace's event log"),
         (name = "webhooks", description = "Events pushed to your URLs, signed (Standard Webhooks)"),
+        (name = "imports", description = "CSV and XLSX files in: cleaned, deduplicated, merged, every row accounted for"),
     )
 )]
 struct ApiDoc;
@@ -83,12 +84,15 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API routes with their OpenAPI description.
-fn api_routes() -> OpenApiRouter<AppState> {
+/// The API routes with their OpenAPI description. Routes that take whole files accept
+/// bodies up to `upload_limit`; every other route keeps the general limit.
+fn api_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(imports::api::upload_router().layer(DefaultBodyLimit::max(upload_limit)))
         .merge(contacts::api::router())
         .merge(accounts::api::router())
         .merge(webhooks::api::router())
+        .merge(imports::api::router())
         .routes(routes!(keys_api::list, keys_api::create))
         .routes(routes!(keys_api::revoke))
         .routes(routes!(audit::list))
@@ -104,7 +108,8 @@ pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
     Ok(Registry::default()
         .with(Noop)
         .with(maintenance::Cleanup)
-        .with(webhooks::delivery::Deliver::new(settings)?))
+        .with(webhooks::delivery::Deliver::new(settings)?)
+        .with(imports::service::RunImport))
 }
 
 /// Everything in the background of one node: the workers and the event consumers.
@@ -158,7 +163,7 @@ impl Background {
 
 /// The OpenAPI document of this build.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    api_routes(0).split_for_parts().1
 }
 
 /// A built, bound, not yet serving SalesOS.
@@ -258,7 +263,7 @@ fn templates() -> anyhow::Result<Templates> {
 }
 
 fn router(state: AppState) -> Router {
-    let (api, openapi) = api_routes().split_for_parts();
+    let (api, openapi) = api_routes(state.settings.max_upload_bytes).split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let api = api
         .route("/api/v1/stream", get(stream::open))

@@ -1,4 +1,5 @@
-//! The `salesos` command line: `serve`, `migrate` and `admin …`. Each command builds
+//! The `salesos` command line: `serve`, `worker`, `migrate`, `admin …`, `import` and
+//! `export`. Each command builds
 //! [`Settings`] (defaults, `salesos.toml`, `SALESOS_*`, then these flags) and calls the
 //! library; errors print one clear line and exit non-zero.
 
@@ -62,6 +63,57 @@ enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Import a CSV or XLSX file of contacts and companies into a workspace, directly on
+    /// the database (a server may be running on it too).
+    Import(ImportArgs),
+    /// Write a workspace's contacts or accounts as CSV to standard output.
+    Export {
+        #[arg(value_enum)]
+        what: ExportWhat,
+        #[arg(long)]
+        workspace: String,
+        /// Only records matching this text (as the list's `q`).
+        #[arg(long)]
+        q: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportWhat {
+    Contacts,
+    Accounts,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The CSV or XLSX file.
+    file: PathBuf,
+    #[arg(long)]
+    workspace: String,
+    /// Column mappings: `"Header=field,Other=custom:name"` or a JSON object.
+    #[arg(long)]
+    mapping: Option<String>,
+    /// ISO country for phone numbers without a country code (e.g. US).
+    #[arg(long)]
+    region: Option<String>,
+    /// What happens to records that already exist: skip, update or fill.
+    #[arg(long, default_value = "fill")]
+    policy: String,
+    /// Report what would happen; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Tags for every imported contact, comma-separated.
+    #[arg(long)]
+    tags: Option<String>,
+    /// The XLSX sheet to read (the first by default).
+    #[arg(long)]
+    sheet: Option<String>,
+    /// Drop columns nothing maps instead of keeping them as custom fields.
+    #[arg(long)]
+    ignore_unmapped: bool,
+    /// Print the report as one JSON object (the last line of output).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +226,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin(settings, cmd).await,
+        Command::Import(args) => crate::domains::imports::cli::import(settings, args.into()).await,
+        Command::Export { what, workspace, q } => {
+            let what = match what {
+                ExportWhat::Contacts => crate::domains::imports::cli::Export::Contacts,
+                ExportWhat::Accounts => crate::domains::imports::cli::Export::Accounts,
+            };
+            crate::domains::imports::cli::export(settings, what, &workspace, q).await
+        }
+    }
+}
+
+impl From<ImportArgs> for crate::domains::imports::cli::ImportCommand {
+    fn from(a: ImportArgs) -> Self {
+        Self {
+            file: a.file,
+            workspace: a.workspace,
+            mapping: a.mapping,
+            region: a.region,
+            policy: a.policy,
+            dry_run: a.dry_run,
+            tags: a.tags,
+            sheet: a.sheet,
+            ignore_unmapped: a.ignore_unmapped,
+            json: a.json,
+        }
     }
 }
 

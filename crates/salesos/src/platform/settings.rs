@@ -53,6 +53,8 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest file an import upload may be.
+    pub max_upload_bytes: usize,
     /// Database pool size.
     pub db_max_connections: u32,
     /// `json` or `pretty` log lines.
@@ -103,6 +105,7 @@ impl Default for Settings {
             session_max_age: Duration::from_secs(7 * 24 * 3600),
             cookie_secure: false,
             max_body_bytes: 2 * 1024 * 1024,
+            max_upload_bytes: 1024 * 1024 * 1024,
             db_max_connections: 16,
             log_format: LogFormat::Json,
             webhook_retry_schedule: DEFAULT_WEBHOOK_SCHEDULE.to_vec(),
@@ -132,6 +135,7 @@ struct FileLayer {
     session_max_age_secs: Option<u64>,
     cookie_secure: Option<bool>,
     max_body_bytes: Option<usize>,
+    max_upload_bytes: Option<usize>,
     db_max_connections: Option<u32>,
     log_format: Option<LogFormat>,
     webhook_retry_schedule: Option<Vec<f64>>,
@@ -217,6 +221,7 @@ impl Settings {
         );
         take!(
             max_body_bytes,
+            max_upload_bytes,
             db_max_connections,
             log_format,
             worker_concurrency
@@ -287,6 +292,7 @@ impl Settings {
             }
             "SALESOS_COOKIE_SECURE" => self.cookie_secure = parse(name, value)?,
             "SALESOS_MAX_BODY_BYTES" => self.max_body_bytes = parse(name, value)?,
+            "SALESOS_MAX_UPLOAD_BYTES" => self.max_upload_bytes = parse(name, value)?,
             "SALESOS_DB_MAX_CONNECTIONS" => self.db_max_connections = parse(name, value)?,
             "SALESOS_WEBHOOK_RETRY_SCHEDULE" => {
                 self.webhook_retry_schedule = checked(name, parse_schedule(value))?

@@ -40,10 +40,10 @@ pub struct AccountRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, domain, industry, company_size, annual_revenue_micros, location, \
+pub(crate) const COLUMNS: &str = "id, name, domain, industry, company_size, annual_revenue_micros, location, \
     fit_score, intent_score, status, owner_id, crm_ids, metadata, created_at, updated_at";
 
-const WRITABLE: [&str; 13] = [
+pub(crate) const WRITABLE: [&str; 14] = [
     "name",
     "domain",
     "industry",
@@ -57,6 +57,7 @@ const WRITABLE: [&str; 13] = [
     "crm_ids",
     "metadata",
     "search_text",
+    "name_key",
 ];
 
 impl AccountRow {
@@ -82,7 +83,7 @@ impl AccountRow {
     }
 }
 
-fn writable_values(f: &AccountFields) -> Vec<Value> {
+pub(crate) fn writable_values(f: &AccountFields) -> Vec<Value> {
     vec![
         f.name.clone().into(),
         f.domain.clone().into(),
@@ -97,6 +98,7 @@ fn writable_values(f: &AccountFields) -> Vec<Value> {
         serde_json::to_value(&f.crm_ids).unwrap_or_default().into(),
         serde_json::Value::Object(f.metadata.clone()).into(),
         f.search_text().into(),
+        crate::domains::imports::normalize::company_key(&f.name).into(),
     ]
 }
 

@@ -80,6 +80,8 @@ pub struct ContactFields {
     pub do_not_contact: bool,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub crm_ids: BTreeMap<String, String>,
+    /// Labels, each at most once, in the order they were added.
+    pub tags: Vec<String>,
 }
 
 /// A contact to create, or a change to one (PATCH): fields left out stay as they are,
@@ -151,11 +153,56 @@ pub struct ContactInput {
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// Replaces the CRM ids: `{"hubspot": "123", "salesforce": "003…"}`.
     pub crm_ids: Option<BTreeMap<String, String>>,
+    /// Replaces the tags: labels of 1 to 64 characters, duplicates dropped.
+    pub tags: Option<Vec<String>>,
 }
 
 const MAX_NAME: usize = 100;
 const MAX_TEXT: usize = 255;
 const MAX_CUSTOM_FIELDS: usize = 100;
+const MAX_TAGS: usize = 50;
+
+/// Clean a list of tags: trimmed, empty ones dropped, each kept once (case-insensitively),
+/// first spelling wins. Errors name the offending tag.
+pub fn clean_tags(tags: impl IntoIterator<Item = String>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        let t = t.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if t.chars().count() > 64 {
+            return Err(format!("tag `{t}` is longer than 64 characters"));
+        }
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
+            out.push(t.to_owned());
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return Err(format!("at most {MAX_TAGS} tags"));
+    }
+    Ok(out)
+}
+
+/// The key that finds a contact without an email: its normalised first and last name and
+/// its account. `None` when the contact has no name.
+pub fn name_key(first: Option<&str>, last: Option<&str>, account: Option<Uuid>) -> Option<String> {
+    let norm = |s: Option<&str>| {
+        s.unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (f, l) = (norm(first), norm(last));
+    if f.is_empty() && l.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{f}|{l}|{}",
+        account.map(|a| a.to_string()).unwrap_or_default()
+    ))
+}
 
 /// Trim a text field; empty means absent. Refuse it when too long.
 fn text(
@@ -313,6 +360,12 @@ impl ContactFields {
             }
             f.crm_ids = ids;
         }
+        if let Some(tags) = input.tags {
+            match clean_tags(tags) {
+                Ok(t) => f.tags = t,
+                Err(msg) => e.push(FieldError::new("tags", msg)),
+            }
+        }
         if f.email.is_none() && f.first_name.is_none() && f.last_name.is_none() && e.is_empty() {
             e.push(FieldError::new(
                 "email",
@@ -336,6 +389,15 @@ impl ContactFields {
         .map(|s| s.to_lowercase())
         .collect::<Vec<_>>()
         .join(" ")
+    }
+
+    /// See [`name_key`].
+    pub fn name_key(&self) -> Option<String> {
+        name_key(
+            self.first_name.as_deref(),
+            self.last_name.as_deref(),
+            self.account_id,
+        )
     }
 
     /// "First Last", or the email when there is no name.

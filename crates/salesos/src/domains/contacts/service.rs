@@ -62,6 +62,7 @@ pub struct Contact {
     #[schema(value_type = Object)]
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub crm_ids: BTreeMap<String, String>,
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -94,6 +95,7 @@ impl From<&ContactRow> for Contact {
             do_not_contact: f.do_not_contact,
             custom_fields: f.custom_fields,
             crm_ids: f.crm_ids,
+            tags: f.tags,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

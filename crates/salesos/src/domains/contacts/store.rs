@@ -48,14 +48,15 @@ pub struct ContactRow {
     pub do_not_contact: bool,
     pub custom_fields: serde_json::Value,
     pub crm_ids: serde_json::Value,
+    pub tags: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, account_id, owner_id, first_name, last_name, email, phone, linkedin_url, \
+pub(crate) const COLUMNS: &str = "id, account_id, owner_id, first_name, last_name, email, phone, linkedin_url, \
     title, seniority, company, status, tier, engagement_score, intent_score, timezone, country, city, \
     source, consent_basis, consent_at, consent_source, do_not_contact, custom_fields, crm_ids, \
-    created_at, updated_at";
+    tags, created_at, updated_at";
 
 impl ContactRow {
     /// The writable fields, as the rules see them.
@@ -98,12 +99,13 @@ impl ContactRow {
             },
             crm_ids: serde_json::from_value::<BTreeMap<String, String>>(self.crm_ids.clone())
                 .unwrap_or_default(),
+            tags: serde_json::from_value::<Vec<String>>(self.tags.clone()).unwrap_or_default(),
         }
     }
 }
 
 /// The values of the writable columns, in `WRITABLE` order.
-fn writable_values(f: &ContactFields) -> Vec<Value> {
+pub(crate) fn writable_values(f: &ContactFields) -> Vec<Value> {
     vec![
         f.account_id.into(),
         f.owner_id.into(),
@@ -133,10 +135,12 @@ fn writable_values(f: &ContactFields) -> Vec<Value> {
         serde_json::Value::Object(f.custom_fields.clone()).into(),
         serde_json::to_value(&f.crm_ids).unwrap_or_default().into(),
         f.search_text().into(),
+        serde_json::to_value(&f.tags).unwrap_or_default().into(),
+        f.name_key().into(),
     ]
 }
 
-const WRITABLE: [&str; 25] = [
+pub(crate) const WRITABLE: [&str; 27] = [
     "account_id",
     "owner_id",
     "first_name",
@@ -162,6 +166,8 @@ const WRITABLE: [&str; 25] = [
     "custom_fields",
     "crm_ids",
     "search_text",
+    "tags",
+    "name_key",
 ];
 
 pub async fn insert<C: ConnectionTrait>(

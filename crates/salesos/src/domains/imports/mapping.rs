@@ -32,6 +32,10 @@ pub enum Target {
     TimeZone,
     Industry,
     CompanySize,
+    /// Job level; derived from the title when no column gives it.
+    Seniority,
+    /// Labels, separated by `;` or `,`.
+    Tags,
     /// Kept on the contact under this key.
     Custom(String),
     Ignore,
@@ -91,8 +95,15 @@ const FIELDS: &[(&str, Target)] = &[
     ("time_zone", Target::TimeZone),
     ("industry", Target::Industry),
     ("company_size", Target::CompanySize),
+    ("seniority", Target::Seniority),
+    ("tags", Target::Tags),
     ("ignore", Target::Ignore),
 ];
+
+/// The names a mapping may send a column to (besides `custom:<name>`).
+pub fn field_names() -> Vec<String> {
+    FIELDS.iter().map(|(n, _)| (*n).to_owned()).collect()
+}
 
 /// Header names by field, as letters and digits only, lower-cased (`E-mail` → `email`).
 /// Earlier names win when a file has several columns for one field.
@@ -253,6 +264,25 @@ const SYNONYMS: &[(Target, &[&str])] = &[
             "companyheadcount",
         ],
     ),
+    (Target::Seniority, &["seniority", "joblevel", "level"]),
+    (Target::Tags, &["tags", "tag", "labels", "lists"]),
+];
+
+/// Columns our own exports carry that describe the record rather than the person; a
+/// re-import ignores them instead of keeping them as custom fields.
+const RECORD_COLUMNS: &[&str] = &[
+    "id",
+    "accountid",
+    "ownerid",
+    "displayname",
+    "status",
+    "createdat",
+    "updatedat",
+    "engagementscore",
+    "intentscore",
+    "tier",
+    "fitscore",
+    "annualrevenuemicros",
 ];
 
 /// A header as letters and digits, lower-cased (`# Employees` → `employees`).
@@ -350,13 +380,28 @@ pub fn map_headers(
             continue;
         }
         let key = header_key(h);
-        let found = SYNONYMS
-            .iter()
-            .find(|(t, names)| names.contains(&key.as_str()) && !taken.contains(t))
-            .map(|(t, _)| t.clone());
+        // `custom.<name>` is how exports write custom fields.
+        let exported_custom = h
+            .strip_prefix("custom.")
+            .map(custom_key)
+            .filter(|k| !k.is_empty())
+            .map(Target::Custom);
+        let found = exported_custom.or_else(|| {
+            SYNONYMS
+                .iter()
+                .find(|(t, names)| names.contains(&key.as_str()) && !taken.contains(t))
+                .map(|(t, _)| t.clone())
+                .or_else(|| {
+                    RECORD_COLUMNS
+                        .contains(&key.as_str())
+                        .then_some(Target::Ignore)
+                })
+        });
         let column = match found {
             Some(t) => {
-                taken.push(t.clone());
+                if is_field(&t) {
+                    taken.push(t.clone());
+                }
                 MappedColumn {
                     header: h.clone(),
                     target: t,
@@ -477,7 +522,7 @@ mod tests {
                 "company_size",
                 "linkedin_url",
                 "website",
-                "custom:seniority"
+                "seniority"
             ]
         );
         // LinkedIn Sales Navigator (via an exporter) and lemlist.

@@ -6,6 +6,10 @@ use std::{
     fs::File,
     io::{BufReader, Read},
     path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 /// How a CSV file's bytes are text.
@@ -280,6 +284,15 @@ impl Iterator for Table {
 /// Open a CSV or XLSX file (by its content, not its name). `sheet` picks an XLSX sheet;
 /// the first is the default.
 pub fn open(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
+    open_counted(path, sheet, Arc::default())
+}
+
+/// [`open`], adding the CSV bytes consumed so far to `consumed` (for progress).
+pub fn open_counted(
+    path: &Path,
+    sheet: Option<&str>,
+    consumed: Arc<AtomicU64>,
+) -> Result<Table, ReadError> {
     let shown = path.display().to_string();
     let mut file = File::open(path).map_err(|source| ReadError::Open {
         path: shown.clone(),
@@ -298,7 +311,25 @@ pub fn open(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
         path: shown.clone(),
         source,
     })?;
-    csv_table(BufReader::with_capacity(256 * 1024, file), shown)
+    let counted = Counted {
+        inner: file,
+        consumed,
+    };
+    csv_table(BufReader::with_capacity(256 * 1024, counted), shown)
+}
+
+/// A reader that tallies the bytes it hands out.
+struct Counted<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Read CSV from any reader (a file, an upload).

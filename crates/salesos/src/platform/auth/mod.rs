@@ -59,7 +59,7 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => true,
-            Role::Manager => matches!(action, ReadSales | WriteSales | ManageJobs),
+            Role::Manager => matches!(action, ReadSales | WriteSales | ManageJobs | ImportData),
             Role::Rep => matches!(action, ReadSales | WriteSales),
             Role::Analyst | Role::Viewer => matches!(action, ReadSales),
         }
@@ -99,6 +99,9 @@ pub enum Action {
     ManageJobs,
     /// Create, change and replay outbound webhooks.
     ManageWebhooks,
+    /// Import files into, and export all of, the workspace's contacts and accounts:
+    /// bulk work over every owner's records.
+    ImportData,
 }
 
 /// How the caller proved who they are.
@@ -141,6 +144,7 @@ impl Principal {
                     Action::ReadAudit => "read the audit log",
                     Action::ManageJobs => "retry or cancel jobs",
                     Action::ManageWebhooks => "manage webhooks",
+                    Action::ImportData => "import or export data",
                 },
             )))
         }
@@ -196,15 +200,22 @@ mod tests {
     fn role_matrix() {
         use Action::*;
         let table = [
-            (Role::Admin, [true, true, true, true, true]),
-            (Role::Manager, [true, true, false, false, true]),
-            (Role::Rep, [true, true, false, false, false]),
-            (Role::Analyst, [true, false, false, false, false]),
-            (Role::Viewer, [true, false, false, false, false]),
+            (Role::Admin, [true, true, true, true, true, true]),
+            (Role::Manager, [true, true, false, false, true, true]),
+            (Role::Rep, [true, true, false, false, false, false]),
+            (Role::Analyst, [true, false, false, false, false, false]),
+            (Role::Viewer, [true, false, false, false, false, false]),
         ];
         for (role, expected) in table {
-            let got = [ReadSales, WriteSales, ManageApiKeys, ReadAudit, ManageJobs]
-                .map(|a| role.allows(a));
+            let got = [
+                ReadSales,
+                WriteSales,
+                ManageApiKeys,
+                ReadAudit,
+                ManageJobs,
+                ImportData,
+            ]
+            .map(|a| role.allows(a));
             assert_eq!(got, expected, "{role}");
         }
     }

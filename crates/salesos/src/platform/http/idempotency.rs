@@ -64,16 +64,34 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
     };
 
     let (parts, body) = req.into_parts();
-    let limit = state.settings.max_body_bytes;
-    let bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::PayloadTooLarge)?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
     hasher.update(b" ");
     hasher.update(parts.uri.path().as_bytes());
     hasher.update(b"\n");
-    hasher.update(&bytes);
+    // A file upload is not held in memory to be hashed: its size stands for its content
+    // (the same key with an upload of another size is refused as a different request).
+    let multipart = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let body = if multipart {
+        let size = parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("streamed");
+        hasher.update(b"multipart ");
+        hasher.update(size.as_bytes());
+        body
+    } else {
+        let bytes = to_bytes(body, state.settings.max_body_bytes)
+            .await
+            .map_err(|_| Error::PayloadTooLarge)?;
+        hasher.update(&bytes);
+        Body::from(bytes)
+    };
     let request_hash = hex::encode(hasher.finalize());
 
     let conn = state.store.conn();
@@ -104,9 +122,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
         Err(e) => return Err(e.into()),
     }
 
-    let res = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let res = next.run(Request::from_parts(parts, body)).await;
     let status = res.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // Not an answer worth repeating: let the client try again with the same key.

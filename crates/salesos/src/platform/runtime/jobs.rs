@@ -201,6 +201,39 @@ pub async fn enqueue_batch<C: ConnectionTrait>(conn: &C, jobs: &[NewJob]) -> Res
 /// The PostgreSQL channel workers listen on.
 pub const CHANNEL: &str = "salesos_jobs";
 
+/// Add a job that `owner` already holds under a lease: the caller runs it right away
+/// (the CLI running an import itself). Should the caller die, the lease runs out and any
+/// worker takes the job over.
+pub async fn enqueue_claimed<C: ConnectionTrait>(
+    conn: &C,
+    job: NewJob,
+    owner: &str,
+    lease: chrono::Duration,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let at = now();
+    exec(
+        conn,
+        "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
+         unique_key, progress, lease_owner, lease_expires_at, created_at, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'running', $6, 1, $7, $8, 0, $9, $10, $6, $6, $6)",
+        vec![
+            id.into(),
+            job.workspace_id.into(),
+            job.kind.into(),
+            job.payload.into(),
+            job.priority.into(),
+            at.into(),
+            job.max_attempts.into(),
+            job.unique_key.into(),
+            owner.into(),
+            (at + lease).into(),
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
 /// Wake every node's workers when the caller's transaction commits (PostgreSQL; within a
 /// process the commit itself signals).
 pub async fn notify<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {

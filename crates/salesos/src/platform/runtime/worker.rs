@@ -280,6 +280,38 @@ async fn run(
     tracing::info!(owner = %owner, "worker stopped");
 }
 
+/// Run one job this process already holds (see [`jobs::enqueue_claimed`]) to the end of
+/// its attempt, renewing its lease meanwhile, and record the outcome as a worker would.
+/// Returns the job as recorded.
+pub async fn run_claimed(
+    store: &Store,
+    registry: &Registry,
+    job: Job,
+    owner: &str,
+    lease: Duration,
+) -> Result<Option<Job>, sea_orm::DbErr> {
+    let renew = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let heartbeat = {
+        let (store, owner) = (store.clone(), owner.to_owned());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                if let Err(e) = jobs::heartbeat(store.conn(), &owner, renew).await {
+                    tracing::warn!(error = %e, "lease heartbeat failed");
+                }
+            }
+        })
+    };
+    let (id, workspace) = (job.id, job.workspace_id);
+    let finished = execute(store.clone(), registry, job).await;
+    heartbeat.abort();
+    record_batch(store, owner, std::slice::from_ref(&finished)).await?;
+    match workspace {
+        Some(ws) => jobs::get(store.conn(), ws, id).await,
+        None => Ok(None),
+    }
+}
+
 /// A finished attempt waiting to be recorded.
 struct Finished {
     job: Job,

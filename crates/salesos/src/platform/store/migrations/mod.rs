@@ -1,11 +1,12 @@
 //! The one migration set both databases share. Each migration is SQL written once with
-//! type placeholders (`{uuid}`, `{ts}`, `{json}`, `{bool}`, `{float}`) filled per backend;
+//! type placeholders (`{uuid}`, `{ts}`, `{json}`, `{bool}`, `{float}`, `{bigint}`, `{blob}`) filled per backend;
 //! where the dialects really differ (text search), both variants stand side by side.
 
 mod m0001_core;
 mod m0002_runtime;
 mod m0003_webhooks;
 mod m0004_cron;
+mod m0005_imports;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_runtime::Migration),
             Box::new(m0003_webhooks::Migration),
             Box::new(m0004_cron::Migration),
+            Box::new(m0005_imports::Migration),
         ]
     }
 }
@@ -27,13 +29,14 @@ impl MigratorTrait for Migrator {
 /// Fill the type placeholders of a DDL script for one backend.
 pub(crate) fn ddl(backend: DbBackend, script: &str) -> String {
     let pg = matches!(backend, DbBackend::Postgres);
-    let pairs: [(&str, &str); 6] = [
+    let pairs: [(&str, &str); 7] = [
         ("{uuid}", if pg { "uuid" } else { "blob" }),
         ("{ts}", if pg { "timestamptz" } else { "text" }),
         ("{json}", if pg { "jsonb" } else { "text" }),
         ("{bool}", if pg { "boolean" } else { "integer" }),
         ("{float}", if pg { "double precision" } else { "real" }),
         ("{bigint}", if pg { "bigint" } else { "integer" }),
+        ("{blob}", if pg { "bytea" } else { "blob" }),
     ];
     pairs
         .iter()

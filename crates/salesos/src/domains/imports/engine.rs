@@ -1,0 +1,1015 @@
+//! Running an import: the file is read and its rows prepared on threads of their own, in
+//! batches; each batch is matched against what the workspace holds and what earlier rows
+//! of the file created, merged by the import's policy, and written in one transaction with
+//! every row's outcome and the import's counts. The counts and the last row written move
+//! together, so an import stopped at any point resumes after its last batch without
+//! duplicates or double counting.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    hash::{DefaultHasher, Hash, Hasher},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc as std_mpsc,
+    },
+};
+
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    mapping::{Mapping, Unmapped, map_headers},
+    prepare::{AccountDraft, Draft, Prepared, RowOptions, prepare},
+    read::{self, RawRow, ReadError},
+    store::{self as import_store, Counts, ImportRow, Outcome, RowOutcome},
+};
+use crate::{
+    domains::{
+        accounts::{model::AccountFields, store as account_store},
+        contacts::{model::ContactFields, store as contact_store},
+    },
+    platform::{
+        runtime::events::{self, NewEvent},
+        store::{Store, exec_rows, now, query::SqlBuilder, rows_per_statement, statement},
+    },
+    text_enum,
+};
+
+text_enum! {
+    /// What happens when a row matches a record that already exists.
+    pub enum Policy {
+        /// Leave the existing record as it is.
+        Skip = "skip",
+        /// The file wins: its non-empty values replace the record's.
+        Update = "update",
+        /// Only the record's empty fields are filled from the file.
+        Fill = "fill",
+    }
+}
+
+/// The choices an import is made with (stored with it).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    /// Column header → field (`email`, `first_name`, …, `custom:<name>`, `ignore`);
+    /// overrides what is detected.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+    /// Columns nothing maps: `custom` (kept as custom fields) or `ignore`.
+    #[serde(default = "default_unmapped")]
+    pub unmapped: String,
+    /// ISO country for phone numbers without a country code, e.g. `US`.
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default = "default_policy")]
+    pub policy: Policy,
+    /// Tags added to every imported contact.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The XLSX sheet to read; the first by default.
+    #[serde(default)]
+    pub sheet: Option<String>,
+}
+
+fn default_unmapped() -> String {
+    "custom".into()
+}
+
+fn default_policy() -> Policy {
+    Policy::Fill
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            mapping: BTreeMap::new(),
+            unmapped: default_unmapped(),
+            region: None,
+            policy: default_policy(),
+            tags: Vec::new(),
+            sheet: None,
+        }
+    }
+}
+
+impl ImportOptions {
+    pub fn unmapped(&self) -> Unmapped {
+        if self.unmapped == "ignore" {
+            Unmapped::Ignore
+        } else {
+            Unmapped::Custom
+        }
+    }
+
+    /// Every wrong option, by name.
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        if self.unmapped != "custom" && self.unmapped != "ignore" {
+            e.push(("unmapped".into(), "must be `custom` or `ignore`".into()));
+        }
+        if let Some(r) = &self.region
+            && super::normalize::phone("+1 415 555 0100", Some(r)).is_err()
+        {
+            e.push((
+                "region".into(),
+                format!("`{r}` is not an ISO country code (e.g. US, GB, DE)"),
+            ));
+        }
+        for (header, target) in &self.mapping {
+            if let Err(err) = super::mapping::Target::parse(target) {
+                e.push((format!("mapping.{header}"), err.0));
+            }
+        }
+        if let Err(err) = crate::domains::contacts::model::clean_tags(self.tags.clone()) {
+            e.push(("tags".into(), err));
+        }
+        e
+    }
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The file or the options are wrong: trying again will not help.
+    #[error("{0}")]
+    Input(String),
+    /// The database or the machine failed: the import resumes when retried.
+    #[error(transparent)]
+    Store(#[from] DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Rows per transaction.
+const BATCH: usize = 4096;
+
+/// A matching key: which kind (email, name, domain) and the value, hashed to 128 bits so
+/// a million keys take a few dozen megabytes.
+fn key(kind: &str, value: &str) -> u128 {
+    let mut a = DefaultHasher::new();
+    (kind, value).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (value, kind, 0x5a_u8).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+fn contact_key(f: &ContactFields) -> Option<u128> {
+    match &f.email {
+        Some(e) => Some(key("email", e)),
+        None => f.name_key().map(|n| key("name", &n)),
+    }
+}
+
+/// What the import has met so far: matching keys to record ids.
+#[derive(Default)]
+struct Seen {
+    contacts: HashMap<u128, Uuid>,
+    accounts: HashMap<u128, Uuid>,
+}
+
+/// Reads the file and prepares its rows off the async runtime, in order.
+struct Prepared_ {
+    seq: u64,
+    rows: Vec<Prepared>,
+}
+
+/// Run (or resume) an import to its end. `progress` hears the percentage after each batch.
+pub async fn run(
+    store: &Store,
+    import_id: Uuid,
+    progress: &(dyn Fn(i32, String) + Send + Sync),
+) -> Result<Counts, RunError> {
+    let import = import_store::get_any(store.conn(), import_id)
+        .await?
+        .ok_or_else(|| RunError::Input(format!("import {import_id} does not exist")))?;
+    if import.state == "succeeded" {
+        return Ok(import.counts());
+    }
+    let opts: ImportOptions = serde_json::from_value(import.options.clone())
+        .map_err(|e| RunError::Input(format!("the import's options are unreadable: {e}")))?;
+    let (path, temporary) = match &import.source_path {
+        Some(p) => (PathBuf::from(p), false),
+        None => (materialize(store, &import).await?, true),
+    };
+    let outcome = run_file(store, &import, &opts, &path, progress).await;
+    if temporary {
+        let _ = std::fs::remove_file(&path);
+    }
+    outcome
+}
+
+/// Copy an uploaded file out of the database to a private temporary file.
+async fn materialize(store: &Store, import: &ImportRow) -> Result<PathBuf, RunError> {
+    let path = std::env::temp_dir().join(format!(
+        "salesos-import-{}-{}",
+        import.id,
+        std::process::id()
+    ));
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+    );
+    import_store::copy_file(store.conn(), import.id, &mut file).await?;
+    std::io::Write::flush(&mut file).map_err(anyhow::Error::from)?;
+    Ok(path)
+}
+
+async fn run_file(
+    store: &Store,
+    import: &ImportRow,
+    opts: &ImportOptions,
+    path: &Path,
+    progress: &(dyn Fn(i32, String) + Send + Sync),
+) -> Result<Counts, RunError> {
+    let consumed = Arc::new(AtomicU64::new(0));
+    let table = {
+        let (owned, sheet, consumed) = (path.to_owned(), opts.sheet.clone(), consumed.clone());
+        tokio::task::spawn_blocking(move || read::open_counted(&owned, sheet.as_deref(), consumed))
+            .await
+            .map_err(anyhow::Error::from)?
+            .map_err(|e| RunError::Input(shown_error(e, &import.file_name, path)))?
+    };
+    let explicit: HashMap<String, String> = opts
+        .mapping
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mapping = map_headers(&table.headers, &explicit, opts.unmapped()).map_err(|errs| {
+        RunError::Input(
+            errs.iter()
+                .map(|e| e.0.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let mut seen = Seen::default();
+    let mut counts = import.counts();
+    let mut resume_after = u64::try_from(import.last_row).unwrap_or(1);
+    if import.dry_run && resume_after > 1 {
+        // A dry run writes nothing but its report: it starts over.
+        import_store::reset(store.conn(), import.id).await?;
+        counts = Counts::default();
+        resume_after = 1;
+    } else if resume_after > 1 {
+        for t in import_store::touched_contacts(store.conn(), import.id).await? {
+            if let Some(e) = &t.email {
+                seen.contacts.insert(key("email", e), t.id);
+            }
+            if let Some(n) = &t.name_key {
+                seen.contacts.insert(key("name", n), t.id);
+            }
+        }
+        for t in import_store::touched_accounts(store.conn(), import.id).await? {
+            if let Some(d) = &t.email {
+                seen.accounts.insert(key("domain", d), t.id);
+            }
+            if let Some(n) = &t.name_key {
+                seen.accounts.insert(key("company", n), t.id);
+            }
+        }
+        tracing::info!(import_id = %import.id, after_row = resume_after, "resuming import");
+    }
+    import_store::mark_running(
+        store.conn(),
+        import.id,
+        &table.detected,
+        serde_json::to_value(&mapping).unwrap_or_default(),
+    )
+    .await?;
+
+    let row_opts = RowOptions {
+        region: opts.region.clone(),
+        tags: opts.tags.clone(),
+    };
+    let mut batches = spawn_readers(
+        table,
+        mapping,
+        row_opts,
+        resume_after,
+        import.file_name.clone(),
+    );
+    let mut writer = Writer {
+        store,
+        import,
+        policy: opts.policy,
+        seen,
+        counts,
+    };
+    let file_size = u64::try_from(import.file_size).unwrap_or(0).max(1);
+    let mut pending: BTreeMap<u64, Vec<Prepared>> = BTreeMap::new();
+    let mut next = 0u64;
+    while let Some(item) = batches.recv().await {
+        let batch = item.map_err(RunError::Input)?;
+        pending.insert(batch.seq, batch.rows);
+        while let Some(rows) = pending.remove(&next) {
+            next += 1;
+            let percent =
+                i32::try_from((consumed.load(Ordering::Relaxed) * 99 / file_size).min(99))
+                    .unwrap_or(99);
+            writer.apply(rows, percent).await?;
+            progress(percent, format!("{} rows read", writer.counts.rows));
+        }
+    }
+    Ok(writer.counts)
+}
+
+fn shown_error(e: ReadError, file_name: &str, path: &Path) -> String {
+    // Uploaded files are read from a temporary copy: name the file the user sent.
+    e.to_string()
+        .replace(&path.display().to_string(), file_name)
+}
+
+/// Start the reader thread and the preparing threads; batches arrive numbered (they may
+/// arrive out of order when several threads prepare).
+fn spawn_readers(
+    table: read::Table,
+    mapping: Mapping,
+    opts: RowOptions,
+    after_row: u64,
+    file_name: String,
+) -> tokio::sync::mpsc::Receiver<Result<Prepared_, String>> {
+    let (out, rx) = tokio::sync::mpsc::channel::<Result<Prepared_, String>>(4);
+    let (raw_tx, raw_rx) = std_mpsc::sync_channel::<(u64, Vec<Result<RawRow, ReadError>>)>(4);
+    let reader_out = out.clone();
+    std::thread::spawn(move || {
+        let mut seq = 0;
+        let mut batch = Vec::with_capacity(BATCH);
+        for item in table {
+            match &item {
+                Ok(r) if r.row <= after_row => continue,
+                Err(ReadError::Row { row, .. }) if *row <= after_row => continue,
+                Err(ReadError::Row { .. }) | Ok(_) => batch.push(item),
+                Err(e) => {
+                    let _ = reader_out.blocking_send(Err(e.to_string()));
+                    return;
+                }
+            }
+            if batch.len() == BATCH {
+                if raw_tx.send((seq, std::mem::take(&mut batch))).is_err() {
+                    return;
+                }
+                seq += 1;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = raw_tx.send((seq, batch));
+        }
+    });
+    let raw_rx = Arc::new(Mutex::new(raw_rx));
+    let mapping = Arc::new(mapping);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    for _ in 0..threads {
+        let (raw_rx, out, mapping, opts, file_name) = (
+            raw_rx.clone(),
+            out.clone(),
+            mapping.clone(),
+            opts.clone(),
+            file_name.clone(),
+        );
+        std::thread::spawn(move || {
+            loop {
+                let next = match raw_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, raw)) = next else { return };
+                let rows = raw
+                    .into_iter()
+                    .map(|item| match item {
+                        Ok(r) => prepare(&mapping, r, &opts),
+                        Err(ReadError::Row { row, reason, .. }) => Prepared {
+                            row,
+                            result: Err(super::prepare::Rejection {
+                                column: String::new(),
+                                value: String::new(),
+                                reason: format!("{file_name} row {row} cannot be read: {reason}"),
+                                fields: Vec::new(),
+                            }),
+                        },
+                        Err(e) => Prepared {
+                            row: 0,
+                            result: Err(super::prepare::Rejection {
+                                column: String::new(),
+                                value: String::new(),
+                                reason: e.to_string(),
+                                fields: Vec::new(),
+                            }),
+                        },
+                    })
+                    .collect();
+                if out.blocking_send(Ok(Prepared_ { seq, rows })).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// A record the batch creates or changes.
+struct Pending<T> {
+    fields: T,
+    new: bool,
+    /// Differs from what is stored.
+    changed: bool,
+}
+
+struct Writer<'a> {
+    store: &'a Store,
+    import: &'a ImportRow,
+    policy: Policy,
+    seen: Seen,
+    counts: Counts,
+}
+
+impl Writer<'_> {
+    /// Match, merge and write one batch, with its outcomes and the new counts, in one
+    /// transaction.
+    async fn apply(&mut self, batch: Vec<Prepared>, percent: i32) -> Result<(), RunError> {
+        let dry = self.import.dry_run;
+        let ws = self.import.workspace_id;
+        let txn = self.store.write().await?;
+        let Some(last_row) = batch.iter().map(|p| p.row).max() else {
+            return Ok(());
+        };
+
+        // Accounts first: contacts link to them.
+        let found = self.find_accounts(&txn, &batch).await?;
+        let mut accounts: HashMap<Uuid, Pending<AccountFields>> = HashMap::new();
+        let mut account_of: Vec<Option<(Uuid, Outcome)>> = Vec::with_capacity(batch.len());
+        for p in &batch {
+            let hit = match &p.result {
+                Ok(Draft {
+                    account: Some(a), ..
+                }) => Some(self.resolve_account(a, &found, &mut accounts)),
+                _ => None,
+            };
+            account_of.push(hit);
+        }
+
+        // Then contacts, with their account ids.
+        let mut drafts: Vec<Option<ContactFields>> = batch
+            .iter()
+            .zip(&account_of)
+            .map(|(p, acct)| {
+                let mut c = p.result.as_ref().ok()?.contact.clone()?;
+                c.account_id = acct.map(|(id, _)| id);
+                Some(c)
+            })
+            .collect();
+        let existing = self.find_contacts(&txn, &drafts).await?;
+        let mut contacts: HashMap<Uuid, Pending<ContactFields>> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut events_created = Vec::new();
+        let mut events_updated = Vec::new();
+        for ((p, acct), draft) in batch.iter().zip(&account_of).zip(drafts.iter_mut()) {
+            let (outcome, entity) = match (&p.result, draft.take()) {
+                (Err(_), _) => (Outcome::Rejected, None),
+                (Ok(_), Some(c)) => {
+                    let (o, id) = self.resolve_contact(c, &existing, &mut contacts);
+                    (o, Some(("contact", id)))
+                }
+                (Ok(_), None) => match acct {
+                    Some((id, o)) => (*o, Some(("account", *id))),
+                    None => (Outcome::Rejected, None),
+                },
+            };
+            self.counts.add(outcome);
+            let mut row = RowOutcome {
+                row_number: i64::try_from(p.row).unwrap_or(i64::MAX),
+                outcome: outcome.as_str().to_owned(),
+                entity_type: entity.map(|(t, _)| t.to_owned()),
+                entity_id: entity.map(|(_, id)| id),
+                column_name: None,
+                value: None,
+                reason: None,
+                fields: None,
+            };
+            match &p.result {
+                Err(r) => {
+                    row.column_name = Some(r.column.clone()).filter(|c| !c.is_empty());
+                    row.value = Some(r.value.clone()).filter(|_| !r.column.is_empty());
+                    row.reason = Some(r.reason.clone());
+                    row.fields = Some(serde_json::json!(r.fields));
+                }
+                Ok(d) if !d.warnings.is_empty() => {
+                    self.counts.warnings += 1;
+                    row.reason = Some(d.warnings.join("\n"));
+                }
+                Ok(_) => {}
+            }
+            outcomes.push(row);
+        }
+
+        if !dry {
+            let at = now();
+            let mut new_accounts = Vec::new();
+            for (id, a) in &accounts {
+                if a.new {
+                    let mut row: Vec<Value> = vec![(*id).into(), ws.into()];
+                    row.extend(account_store::writable_values(&a.fields));
+                    row.extend([at.into(), at.into()]);
+                    new_accounts.push(row);
+                } else if a.changed {
+                    account_store::update(&txn, ws, *id, &a.fields, at).await?;
+                }
+            }
+            let mut columns = vec!["id", "workspace_id"];
+            columns.extend(account_store::WRITABLE);
+            columns.extend(["created_at", "updated_at"]);
+            if !new_accounts.is_empty() {
+                exec_rows(
+                    &txn,
+                    &format!("INSERT INTO accounts ({}) {{rows}}", columns.join(", ")),
+                    new_accounts,
+                )
+                .await?;
+            }
+            let mut new_contacts = Vec::new();
+            for (id, c) in &contacts {
+                if c.new {
+                    let mut row: Vec<Value> = vec![(*id).into(), ws.into()];
+                    row.extend(contact_store::writable_values(&c.fields));
+                    row.extend([at.into(), at.into()]);
+                    new_contacts.push(row);
+                    events_created.push(*id);
+                } else if c.changed {
+                    contact_store::update(&txn, ws, *id, &c.fields, at).await?;
+                    events_updated.push(*id);
+                }
+            }
+            let mut columns = vec!["id", "workspace_id"];
+            columns.extend(contact_store::WRITABLE);
+            columns.extend(["created_at", "updated_at"]);
+            if !new_contacts.is_empty() {
+                exec_rows(
+                    &txn,
+                    &format!("INSERT INTO contacts ({}) {{rows}}", columns.join(", ")),
+                    new_contacts,
+                )
+                .await?;
+            }
+            let mut bulk = Vec::new();
+            for (event_type, mut ids) in [
+                ("contact.bulk_created", events_created),
+                ("contact.bulk_updated", events_updated),
+            ] {
+                if ids.is_empty() {
+                    continue;
+                }
+                ids.sort_unstable();
+                bulk.push(NewEvent {
+                    workspace_id: ws,
+                    event_type,
+                    entity_type: "import",
+                    entity_id: Some(self.import.id.to_string()),
+                    source: "import",
+                    data: serde_json::json!({
+                        "import_id": self.import.id,
+                        "count": ids.len(),
+                        "contact_ids": ids,
+                    }),
+                });
+            }
+            if !bulk.is_empty() {
+                events::emit_many(&txn, bulk).await?;
+            }
+        }
+        import_store::insert_rows(&txn, self.import.id, outcomes).await?;
+        import_store::checkpoint(&txn, self.import.id, &self.counts, last_row, percent).await?;
+        self.store.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Existing accounts the batch's companies may be: by domain, and by name key.
+    async fn find_accounts<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        batch: &[Prepared],
+    ) -> Result<Found<account_store::AccountRow>, DbErr> {
+        let mut domains = Vec::new();
+        let mut names = Vec::new();
+        for p in batch {
+            if let Ok(Draft {
+                account: Some(a), ..
+            }) = &p.result
+            {
+                match &a.fields.domain {
+                    Some(d) if !self.seen.accounts.contains_key(&key("domain", d)) => {
+                        domains.push(d.clone())
+                    }
+                    Some(_) => {}
+                    None if !a.key.is_empty()
+                        && !self.seen.accounts.contains_key(&key("company", &a.key)) =>
+                    {
+                        names.push(a.key.clone())
+                    }
+                    None => {}
+                }
+                if a.fields.domain.is_some() && !a.key.is_empty() {
+                    names.push(a.key.clone());
+                }
+            }
+        }
+        let mut found = Found::default();
+        let ws = self.import.workspace_id;
+        for row in select_in::<account_store::AccountRow, _>(
+            conn,
+            &format!(
+                "SELECT {} FROM accounts WHERE workspace_id = $1 AND domain IN",
+                account_store::COLUMNS
+            ),
+            ws,
+            domains,
+        )
+        .await?
+        {
+            if let Some(d) = row.domain.clone() {
+                found.by_key.entry(key("domain", &d)).or_insert(row);
+            }
+        }
+        for row in select_in::<account_store::AccountRow, _>(
+            conn,
+            &format!(
+                "SELECT {} FROM accounts WHERE workspace_id = $1 AND name_key IN",
+                account_store::COLUMNS
+            ),
+            ws,
+            names,
+        )
+        .await?
+        {
+            let k = key("company", &super::normalize::company_key(&row.name));
+            // The oldest account of a name wins.
+            match found.by_key.get(&k) {
+                Some(old) if old.created_at <= row.created_at => {}
+                _ => {
+                    found.by_key.insert(k, row);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn resolve_account(
+        &mut self,
+        a: &AccountDraft,
+        found: &Found<account_store::AccountRow>,
+        pending: &mut HashMap<Uuid, Pending<AccountFields>>,
+    ) -> (Uuid, Outcome) {
+        let by_domain = a.fields.domain.as_deref().map(|d| key("domain", d));
+        let by_name = (!a.key.is_empty()).then(|| key("company", &a.key));
+        let remember = |seen: &mut Seen, id: Uuid| {
+            for k in [by_domain, by_name].into_iter().flatten() {
+                seen.accounts.entry(k).or_insert(id);
+            }
+        };
+        // Met earlier in this file.
+        let earlier = match by_domain {
+            Some(k) => self.seen.accounts.get(&k),
+            None => by_name.and_then(|k| self.seen.accounts.get(&k)),
+        };
+        if let Some(&id) = earlier {
+            if let Some(p) = pending.get_mut(&id) {
+                let merged = merge_account(&p.fields, &a.fields, self.policy == Policy::Update);
+                p.changed |= merged != p.fields;
+                p.fields = merged;
+            }
+            remember(&mut self.seen, id);
+            return (id, Outcome::Merged);
+        }
+        // Already in the workspace: by domain, or by name when the stored one has no
+        // domain or the same.
+        let stored = by_domain.and_then(|k| found.by_key.get(&k)).or_else(|| {
+            by_name.and_then(|k| found.by_key.get(&k)).filter(|row| {
+                row.domain.is_none() || row.domain == a.fields.domain || a.fields.domain.is_none()
+            })
+        });
+        if let Some(row) = stored {
+            remember(&mut self.seen, row.id);
+            let before = row.fields();
+            if self.policy == Policy::Skip {
+                return (row.id, Outcome::Unchanged);
+            }
+            let after = merge_account(&before, &a.fields, self.policy == Policy::Update);
+            if after == before {
+                return (row.id, Outcome::Unchanged);
+            }
+            self.counts.accounts_updated += 1;
+            pending.insert(
+                row.id,
+                Pending {
+                    fields: after,
+                    new: false,
+                    changed: true,
+                },
+            );
+            return (row.id, Outcome::Updated);
+        }
+        let id = Uuid::now_v7();
+        remember(&mut self.seen, id);
+        self.counts.accounts_created += 1;
+        pending.insert(
+            id,
+            Pending {
+                fields: a.fields.clone(),
+                new: true,
+                changed: true,
+            },
+        );
+        (id, Outcome::Created)
+    }
+
+    /// Existing contacts the batch's rows may be: by email, by name key, and the ones
+    /// earlier batches of this import wrote.
+    async fn find_contacts<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        drafts: &[Option<ContactFields>],
+    ) -> Result<Found<contact_store::ContactRow>, DbErr> {
+        let mut emails = Vec::new();
+        let mut names = Vec::new();
+        let mut ids = Vec::new();
+        for c in drafts.iter().flatten() {
+            let Some(k) = contact_key(c) else { continue };
+            match self.seen.contacts.get(&k) {
+                Some(id) => ids.push(*id),
+                None => match &c.email {
+                    Some(e) => emails.push(e.clone()),
+                    None => names.extend(c.name_key()),
+                },
+            }
+        }
+        let ws = self.import.workspace_id;
+        let cols = contact_store::COLUMNS;
+        let mut found = Found::default();
+        let mut by_id = HashMap::new();
+        for row in select_in::<contact_store::ContactRow, _>(
+            conn,
+            &format!("SELECT {cols} FROM contacts WHERE workspace_id = $1 AND email IN"),
+            ws,
+            emails,
+        )
+        .await?
+        {
+            if let Some(e) = &row.email {
+                found.by_key.insert(key("email", e), row);
+            }
+        }
+        for row in select_in::<contact_store::ContactRow, _>(
+            conn,
+            &format!("SELECT {cols} FROM contacts WHERE workspace_id = $1 AND name_key IN"),
+            ws,
+            names,
+        )
+        .await?
+        {
+            if let Some(n) = row.fields().name_key() {
+                match found.by_key.get(&key("name", &n)) {
+                    Some(old) if old.created_at <= row.created_at => {}
+                    _ => {
+                        found.by_key.insert(key("name", &n), row);
+                    }
+                }
+            }
+        }
+        if !self.import.dry_run {
+            for row in select_in::<contact_store::ContactRow, _>(
+                conn,
+                &format!("SELECT {cols} FROM contacts WHERE workspace_id = $1 AND id IN"),
+                ws,
+                ids,
+            )
+            .await?
+            {
+                by_id.insert(row.id, row);
+            }
+        }
+        found.by_id = by_id;
+        Ok(found)
+    }
+
+    fn resolve_contact(
+        &mut self,
+        c: ContactFields,
+        found: &Found<contact_store::ContactRow>,
+        pending: &mut HashMap<Uuid, Pending<ContactFields>>,
+    ) -> (Outcome, Uuid) {
+        let overwrite = self.policy == Policy::Update;
+        let Some(k) = contact_key(&c) else {
+            // Prepared rows always have an email or a name.
+            let id = Uuid::now_v7();
+            pending.insert(
+                id,
+                Pending {
+                    fields: c,
+                    new: true,
+                    changed: true,
+                },
+            );
+            return (Outcome::Created, id);
+        };
+        if let Some(&id) = self.seen.contacts.get(&k) {
+            // A duplicate of an earlier row: merge into what that row made.
+            let base = match pending.remove(&id) {
+                Some(p) => Some(p),
+                None => found.by_id.get(&id).map(|row| Pending {
+                    fields: row.fields(),
+                    new: false,
+                    changed: false,
+                }),
+            };
+            if let Some(mut p) = base {
+                let merged = merge_contact(&p.fields, &c, overwrite);
+                p.changed |= merged != p.fields;
+                p.fields = merged;
+                pending.insert(id, p);
+            }
+            return (Outcome::Merged, id);
+        }
+        if let Some(row) = found.by_key.get(&k) {
+            self.seen.contacts.insert(k, row.id);
+            if self.policy == Policy::Skip {
+                return (Outcome::Unchanged, row.id);
+            }
+            let before = row.fields();
+            let after = merge_contact(&before, &c, overwrite);
+            if after == before {
+                return (Outcome::Unchanged, row.id);
+            }
+            pending.insert(
+                row.id,
+                Pending {
+                    fields: after,
+                    new: false,
+                    changed: true,
+                },
+            );
+            return (Outcome::Updated, row.id);
+        }
+        let id = Uuid::now_v7();
+        self.seen.contacts.insert(k, id);
+        pending.insert(
+            id,
+            Pending {
+                fields: c,
+                new: true,
+                changed: true,
+            },
+        );
+        (Outcome::Created, id)
+    }
+}
+
+/// Stored records found for a batch, by matching key (and by id for records of earlier
+/// batches).
+struct Found<T> {
+    by_key: HashMap<u128, T>,
+    by_id: HashMap<Uuid, T>,
+}
+
+impl<T> Default for Found<T> {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+/// `SELECT … WHERE workspace_id = $1 AND x IN (…)` over many values, a statement per
+/// bounded chunk.
+async fn select_in<T, V>(
+    conn: &impl ConnectionTrait,
+    head: &str,
+    workspace_id: Uuid,
+    mut values: Vec<V>,
+) -> Result<Vec<T>, DbErr>
+where
+    T: FromQueryResult,
+    V: Into<Value> + Ord + Clone,
+{
+    values.sort();
+    values.dedup();
+    let mut out = Vec::new();
+    for chunk in values.chunks(
+        rows_per_statement(conn.get_database_backend(), 1)
+            .saturating_sub(1)
+            .max(1),
+    ) {
+        let mut b = SqlBuilder::new(head);
+        b.values.push(workspace_id.into());
+        let marks: Vec<String> = chunk.iter().map(|v| b.bind(v.clone())).collect();
+        b.push(&format!(" ({})", marks.join(", ")));
+        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        out.extend(T::find_by_statement(stmt).all(conn).await?);
+    }
+    Ok(out)
+}
+
+/// A contact with a row's values merged in: the row's non-empty values replace the
+/// record's (`overwrite`), or only fill its empty fields. Custom fields merge key by key;
+/// tags are added; an email is never replaced (it is what matched).
+pub fn merge_contact(base: &ContactFields, row: &ContactFields, overwrite: bool) -> ContactFields {
+    let mut out = base.clone();
+    macro_rules! take {
+        ($($f:ident),+) => {
+            $(
+                if row.$f.is_some() && (overwrite || out.$f.is_none()) {
+                    out.$f = row.$f.clone();
+                }
+            )+
+        };
+    }
+    take!(
+        account_id,
+        first_name,
+        last_name,
+        phone,
+        linkedin_url,
+        title,
+        seniority,
+        company,
+        timezone,
+        country,
+        city
+    );
+    if out.email.is_none() {
+        out.email = row.email.clone();
+    }
+    if out.source.is_none() {
+        out.source = row.source.clone();
+    }
+    for (k, v) in &row.custom_fields {
+        if overwrite || !out.custom_fields.contains_key(k) {
+            out.custom_fields.insert(k.clone(), v.clone());
+        }
+    }
+    for t in &row.tags {
+        if !out.tags.iter().any(|o| o.eq_ignore_ascii_case(t)) {
+            out.tags.push(t.clone());
+        }
+    }
+    out
+}
+
+/// An account with a row's company values merged in (see [`merge_contact`]). The name
+/// and domain are what matched and stay; an empty domain is filled.
+pub fn merge_account(base: &AccountFields, row: &AccountFields, overwrite: bool) -> AccountFields {
+    let mut out = base.clone();
+    if out.domain.is_none() {
+        out.domain = row.domain.clone();
+    }
+    if row.industry.is_some() && (overwrite || out.industry.is_none()) {
+        out.industry = row.industry.clone();
+    }
+    if row.company_size.is_some() && (overwrite || out.company_size.is_none()) {
+        out.company_size = row.company_size;
+    }
+    if row.location.is_some() && (overwrite || out.location.is_none()) {
+        out.location = row.location.clone();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(json: serde_json::Value) -> ContactFields {
+        let input = serde_json::from_value(json).expect("input");
+        ContactFields::default().apply(input).expect("valid")
+    }
+
+    #[test]
+    fn fill_keeps_values_update_replaces_them_and_tags_add_up() {
+        let base = contact(serde_json::json!({
+            "email": "a@x.com", "title": "CEO", "custom_fields": {"k": "old"}, "tags": ["vip"]
+        }));
+        let row = contact(serde_json::json!({
+            "email": "a@x.com", "title": "CTO", "city": "Paris",
+            "custom_fields": {"k": "new", "j": "1"}, "tags": ["Vip", "webinar"]
+        }));
+        let filled = merge_contact(&base, &row, false);
+        assert_eq!(filled.title.as_deref(), Some("CEO"));
+        assert_eq!(filled.city.as_deref(), Some("Paris"));
+        assert_eq!(filled.custom_fields.get("k"), Some(&"old".into()));
+        assert_eq!(filled.custom_fields.get("j"), Some(&"1".into()));
+        assert_eq!(filled.tags, ["vip", "webinar"]);
+        let updated = merge_contact(&base, &row, true);
+        assert_eq!(updated.title.as_deref(), Some("CTO"));
+        assert_eq!(updated.custom_fields.get("k"), Some(&"new".into()));
+        // Merging what is already there changes nothing.
+        assert_eq!(merge_contact(&updated, &row, true), updated);
+    }
+
+    #[test]
+    fn keys_tell_kinds_apart() {
+        assert_ne!(key("email", "a"), key("name", "a"));
+        assert_eq!(key("email", "a@x.com"), key("email", "a@x.com"));
+    }
+}
