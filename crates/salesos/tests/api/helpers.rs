@@ -86,6 +86,8 @@ pub struct TestApp {
     pub admin_email: String,
     pub admin_key: String,
     pub store: Store,
+    /// What the app was started with (its data directory and database).
+    pub settings: Settings,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -156,7 +158,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let (mut settings, pg) = test_settings(data_dir.path().to_path_buf()).await;
     tweak(&mut settings);
-    let app = Application::build(settings).await.expect("build app");
+    let app = Application::build(settings.clone())
+        .await
+        .expect("build app");
     let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().expect("addr");
     let store = app.state().store.clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -201,6 +205,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         admin_email,
         admin_key: key.key,
         store,
+        settings,
         shutdown: Some(tx),
         _data_dir: data_dir,
         _pg: pg,

@@ -12,6 +12,7 @@ mod cli;
 mod contacts;
 mod helpers;
 mod idempotency;
+mod imports;
 mod jobs;
 mod platform;
 mod scale;

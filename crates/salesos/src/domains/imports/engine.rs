@@ -913,7 +913,8 @@ where
 
 /// A contact with a row's values merged in: the row's non-empty values replace the
 /// record's (`overwrite`), or only fill its empty fields. Custom fields merge key by key;
-/// tags are added; an email is never replaced (it is what matched).
+/// tags are added; an email is never replaced (it is what matched), nor the source (where
+/// the record first came from).
 pub fn merge_contact(base: &ContactFields, row: &ContactFields, overwrite: bool) -> ContactFields {
     let mut out = base.clone();
     macro_rules! take {
@@ -940,9 +941,6 @@ pub fn merge_contact(base: &ContactFields, row: &ContactFields, overwrite: bool)
     );
     if out.email.is_none() {
         out.email = row.email.clone();
-    }
-    if out.source.is_none() {
-        out.source = row.source.clone();
     }
     for (k, v) in &row.custom_fields {
         if overwrite || !out.custom_fields.contains_key(k) {
