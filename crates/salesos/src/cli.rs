@@ -226,7 +226,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin(settings, cmd).await,
-        Command::Import(args) => crate::domains::imports::cli::import(settings, args.into()).await,
+        Command::Import(args) => {
+            // The report is the output; logs only when asked for (SALESOS_LOG).
+            if std::env::var_os("SALESOS_LOG").is_some() {
+                telemetry::init_logging(settings.log_format);
+            }
+            crate::domains::imports::cli::import(settings, args.into()).await
+        }
         Command::Export { what, workspace, q } => {
             let what = match what {
                 ExportWhat::Contacts => crate::domains::imports::cli::Export::Contacts,

@@ -16,6 +16,8 @@ use std::{
     },
 };
 
+use std::time::{Duration, Instant};
+
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -302,7 +304,10 @@ async fn run_file(
     let file_size = u64::try_from(import.file_size).unwrap_or(0).max(1);
     let mut pending: BTreeMap<u64, Vec<Prepared>> = BTreeMap::new();
     let mut next = 0u64;
+    let (mut waited, mut writing) = (Duration::ZERO, Duration::ZERO);
+    let mut clock = Instant::now();
     while let Some(item) = batches.recv().await {
+        waited += clock.elapsed();
         let batch = item.map_err(RunError::Input)?;
         pending.insert(batch.seq, batch.rows);
         while let Some(rows) = pending.remove(&next) {
@@ -310,10 +315,20 @@ async fn run_file(
             let percent =
                 i32::try_from((consumed.load(Ordering::Relaxed) * 99 / file_size).min(99))
                     .unwrap_or(99);
+            let t = Instant::now();
             writer.apply(rows, percent).await?;
+            writing += t.elapsed();
             progress(percent, format!("{} rows read", writer.counts.rows));
         }
+        clock = Instant::now();
     }
+    tracing::info!(
+        import_id = %import.id,
+        rows = writer.counts.rows,
+        waiting_for_rows_ms = waited.as_millis() as u64,
+        writing_ms = writing.as_millis() as u64,
+        "import read"
+    );
     Ok(writer.counts)
 }
 

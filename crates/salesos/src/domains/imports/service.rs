@@ -434,23 +434,10 @@ impl JobHandler for RunImport {
         else {
             return JobOutcome::Fail("the job names no import".into());
         };
-        let (tx, mut rx) = tokio::sync::watch::channel((0, String::new()));
-        let report = move |percent: i32, message: String| {
-            let _ = tx.send((percent, message));
-        };
-        let run = engine::run(&ctx.store, id, &report);
-        tokio::pin!(run);
-        let result = loop {
-            tokio::select! {
-                r = &mut run => break r,
-                changed = rx.changed() => {
-                    if changed.is_ok() {
-                        let (p, m) = rx.borrow_and_update().clone();
-                        ctx.progress(p, &m).await;
-                    }
-                }
-            }
-        };
+        // The engine records progress on the import and the job in each batch's
+        // transaction; live subscribers hear it from here.
+        let report = |percent: i32, message: String| ctx.announce_progress(percent, &message);
+        let result = engine::run(&ctx.store, id, &report).await;
         match result {
             Ok(counts) => match finish(&ctx.store, id, Ok(&counts)).await {
                 Ok(()) => JobOutcome::Done(serde_json::to_value(counts).ok()),

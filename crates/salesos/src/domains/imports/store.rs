@@ -290,6 +290,18 @@ pub async fn checkpoint<C: ConnectionTrait>(
         ],
     )
     .await?;
+    exec(
+        conn,
+        "UPDATE jobs SET progress = $1, progress_message = $2, updated_at = $3 \
+         WHERE id = (SELECT job_id FROM imports WHERE id = $4)",
+        vec![
+            progress.into(),
+            format!("{} rows read", counts.rows).into(),
+            now().into(),
+            id.into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

@@ -78,6 +78,13 @@ impl JobContext {
             tracing::warn!(job_id = %self.job.id, error = %e, "could not record progress");
             return;
         }
+        self.announce_progress(percent, message);
+    }
+
+    /// Send progress to the workspace's live subscribers only: for handlers that record
+    /// it themselves, in the transactions that make it.
+    pub fn announce_progress(&self, percent: i32, message: &str) {
+        let percent = percent.clamp(0, 100);
         if let Some(ws) = self.job.workspace_id {
             let note = super::bus::LiveMessage {
                 kind: super::bus::LiveKind::JobProgress,
