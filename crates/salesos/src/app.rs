@@ -109,7 +109,8 @@ pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
         .with(Noop)
         .with(maintenance::Cleanup)
         .with(webhooks::delivery::Deliver::new(settings)?)
-        .with(imports::service::RunImport))
+        .with(imports::service::RunImport)
+        .with(contacts::search_index::IndexBacklog))
 }
 
 /// Everything in the background of one node: the workers and the event consumers.

@@ -686,3 +686,56 @@ async fn the_cli_imports_next_to_a_running_server() {
     let imports = app.get("/api/v1/imports").await;
     assert_eq!(imports.body["data"].as_array().expect("imports").len(), 1);
 }
+
+#[tokio::test]
+async fn imported_contacts_are_searchable_before_and_after_the_index_catches_up() {
+    let app = spawn_app().await;
+    import_file(&app, "messy.csv", messy_file(), &[("region", "US")]).await;
+    let found = |q: &'static str| {
+        let app = &app;
+        async move {
+            let a = app.get(&format!("/api/v1/contacts?q={q}")).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            a.body["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|c| c["email"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Right after the import (the index may still be catching up).
+    assert_eq!(found("ovelac").await, ["ada@analytical.test"]);
+    salesos::domains::contacts::search_index::catch_up(&app.store)
+        .await
+        .expect("index");
+    if app.store.backend() == sea_orm::DbBackend::Sqlite {
+        let left: Vec<sea_orm::QueryResult> = sea_orm::ConnectionTrait::query_all_raw(
+            app.store.conn(),
+            sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT low FROM search_backlog",
+            ),
+        )
+        .await
+        .expect("backlog");
+        assert!(left.is_empty(), "the backlog is worked off");
+    }
+    assert_eq!(found("ovelac").await, ["ada@analytical.test"]);
+    assert_eq!(found("grace%20navy").await, ["grace@navy.test"]);
+    // A change after indexing is searchable by its new text only.
+    let ada = all_contacts(&app, &app.admin_key)
+        .await
+        .into_iter()
+        .find(|c| c["email"] == "ada@analytical.test")
+        .expect("ada");
+    let renamed = app
+        .patch(
+            &format!("/api/v1/contacts/{}", ada["id"].as_str().expect("id")),
+            json!({"last_name": "King"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert!(found("ovelac").await.is_empty());
+    assert_eq!(found("king").await, ["ada@analytical.test"]);
+}

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod model;
+pub mod search_index;
 pub mod service;
 pub mod store;
 pub mod ui;

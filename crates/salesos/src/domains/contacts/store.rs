@@ -283,8 +283,19 @@ fn search(b: &mut SqlBuilder, backend: DbBackend, terms: &[String]) {
             .collect::<Vec<_>>()
             .join(" ");
         let p = b.bind(phrase);
+        // Rows still in the indexing backlog (bulk imports) are matched by LIKE.
+        let likes: Vec<String> = indexed
+            .iter()
+            .map(|t| {
+                let l = b.bind(format!("%{}%", like_escape(t)));
+                format!(" AND c.search_text LIKE {l} ESCAPE '\\'")
+            })
+            .collect();
         b.push(&format!(
-            " AND rid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH {p})"
+            " AND rid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH {p} \
+             UNION ALL SELECT c.rid FROM search_backlog sb JOIN contacts c ON c.rid BETWEEN sb.low AND sb.high \
+             WHERE 1 = 1{})",
+            likes.concat()
         ));
     }
     for t in short {

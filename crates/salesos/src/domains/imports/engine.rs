@@ -32,7 +32,7 @@ use super::{
 use crate::{
     domains::{
         accounts::{model::AccountFields, store as account_store},
-        contacts::{model::ContactFields, store as contact_store},
+        contacts::{model::ContactFields, search_index, store as contact_store},
     },
     platform::{
         runtime::events::{self, NewEvent},
@@ -544,10 +544,24 @@ impl Writer<'_> {
                 )
                 .await?;
             }
+            // On SQLite new contacts get their row ids here, as one range the search
+            // index takes in later (see `contacts::search_index`).
+            let sqlite = txn.get_database_backend() == sea_orm::DbBackend::Sqlite;
+            let first_rid = if sqlite {
+                search_index::next_rid(&txn).await?
+            } else {
+                0
+            };
+            let mut rid = first_rid;
             let mut new_contacts = Vec::new();
             for (id, c) in &contacts {
                 if c.new {
-                    let mut row: Vec<Value> = vec![(*id).into(), ws.into()];
+                    let mut row: Vec<Value> = Vec::with_capacity(32);
+                    if sqlite {
+                        row.push(rid.into());
+                        rid += 1;
+                    }
+                    row.extend([(*id).into(), ws.into()]);
                     row.extend(contact_store::writable_values(&c.fields));
                     row.extend([at.into(), at.into()]);
                     new_contacts.push(row);
@@ -557,10 +571,15 @@ impl Writer<'_> {
                     events_updated.push(*id);
                 }
             }
-            let mut columns = vec!["id", "workspace_id"];
+            let mut columns = if sqlite {
+                vec!["rid", "id", "workspace_id"]
+            } else {
+                vec!["id", "workspace_id"]
+            };
             columns.extend(contact_store::WRITABLE);
             columns.extend(["created_at", "updated_at"]);
             if !new_contacts.is_empty() {
+                search_index::defer(&txn, first_rid, rid - 1).await?;
                 exec_rows(
                     &txn,
                     &format!("INSERT INTO contacts ({}) {{rows}}", columns.join(", ")),
@@ -911,16 +930,23 @@ where
     values.sort();
     values.dedup();
     let mut out = Vec::new();
-    for chunk in values.chunks(
-        rows_per_statement(conn.get_database_backend(), 1)
-            .saturating_sub(1)
-            .max(1),
-    ) {
+    // Every value is bound once and in order: on SQLite anonymous placeholders keep
+    // binding linear, so a statement can carry thousands.
+    let backend = conn.get_database_backend();
+    let per_statement = match backend {
+        sea_orm::DbBackend::Sqlite => 8_000,
+        _ => rows_per_statement(backend, 1).saturating_sub(1).max(1),
+    };
+    for chunk in values.chunks(per_statement) {
         let mut b = SqlBuilder::new(head);
         b.values.push(workspace_id.into());
         let marks: Vec<String> = chunk.iter().map(|v| b.bind(v.clone())).collect();
         b.push(&format!(" ({})", marks.join(", ")));
-        let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+        let sql = match backend {
+            sea_orm::DbBackend::Sqlite => crate::platform::store::anonymous_placeholders(&b.sql),
+            _ => b.sql,
+        };
+        let stmt = statement(backend, &sql, b.values);
         out.extend(T::find_by_statement(stmt).all(conn).await?);
     }
     Ok(out)

@@ -300,7 +300,10 @@ fn build(mapping: &Mapping, fields: &[String], opts: &RowOptions) -> Result<Draf
     }
     // Seniority and department are read from the title unless the file states seniority
     // itself (as our own exports do): then the file is taken as it is, empty meaning none.
-    let states_seniority = mapping.columns.iter().any(|c| c.target == Target::Seniority);
+    let states_seniority = mapping
+        .columns
+        .iter()
+        .any(|c| c.target == Target::Seniority);
     if let Some(title) = f.title.as_ref().filter(|_| !states_seniority) {
         f.seniority = normalize::seniority(title).and_then(|s| s.as_str().parse().ok());
         if let Some(d) = normalize::department(title) {

@@ -313,10 +313,17 @@ pub async fn exec_rows<C: ConnectionTrait>(
     template: &str,
     rows: Vec<Vec<sea_orm::Value>>,
 ) -> Result<u64, DbErr> {
-    let per_statement = rows_per_statement(
-        conn.get_database_backend(),
-        rows.first().map_or(1, Vec::len),
-    );
+    let backend = conn.get_database_backend();
+    let width = rows.first().map_or(1, Vec::len);
+    // When the template binds nothing itself, every value is bound once and in order, so
+    // SQLite can take anonymous `?` placeholders: no name lookups, and statements as large
+    // as PostgreSQL's.
+    let anonymous = backend == DbBackend::Sqlite && !template.contains('$');
+    let per_statement = if anonymous {
+        (SQLITE_ANONYMOUS_VALUES / width.max(1)).max(1)
+    } else {
+        rows_per_statement(backend, width)
+    };
     let (head, tail) = template
         .split_once("{rows}")
         .ok_or_else(|| DbErr::Custom(format!("no {{rows}} in `{template}`")))?;
@@ -327,9 +334,34 @@ pub async fn exec_rows<C: ConnectionTrait>(
         b.push("VALUES ");
         b.push_rows(rows.by_ref().take(per_statement));
         b.push(tail);
-        affected += exec(conn, &b.sql, b.values).await?;
+        let sql = if anonymous {
+            anonymous_placeholders(&b.sql)
+        } else {
+            b.sql
+        };
+        affected += exec(conn, &sql, b.values).await?;
     }
     Ok(affected)
+}
+
+/// Values per statement when placeholders are anonymous (SQLite allows 32,766).
+const SQLITE_ANONYMOUS_VALUES: usize = 16_000;
+
+/// `$1, $2, …` to `?, ?, …`, for SQL whose placeholders each appear once, in order.
+pub fn anonymous_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One row of `table` by id within a workspace; another workspace's id finds nothing.
@@ -352,6 +384,14 @@ pub async fn find_in_workspace<T: sea_orm::FromQueryResult, C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequential_placeholders_become_anonymous() {
+        assert_eq!(
+            anonymous_placeholders("VALUES ($1, $2), ($3, $10) -- $x"),
+            "VALUES (?, ?), (?, ?) -- $x"
+        );
+    }
 
     #[test]
     fn placeholders_are_rewritten_for_sqlite() {

@@ -77,6 +77,18 @@ CREATE TABLE import_rows (
 );
 "#;
 
+/// SQLite: bulk-inserted contacts are indexed for search later, in large chunks (see
+/// `contacts::search_index`); the triggers leave rows in the backlog alone.
+const SEARCH_BACKLOG_SQLITE: &str = r#"
+CREATE TABLE search_backlog (low integer PRIMARY KEY, high integer NOT NULL);
+DROP TRIGGER contacts_fts_insert;
+DROP TRIGGER contacts_fts_delete;
+DROP TRIGGER contacts_fts_update;
+CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts WHEN NOT EXISTS (SELECT 1 FROM search_backlog WHERE new.rid BETWEEN low AND high) BEGIN INSERT INTO contacts_fts(rowid, search_text) VALUES (new.rid, new.search_text); END;
+CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts WHEN NOT EXISTS (SELECT 1 FROM search_backlog WHERE old.rid BETWEEN low AND high) BEGIN INSERT INTO contacts_fts(contacts_fts, rowid, search_text) VALUES ('delete', old.rid, old.search_text); END;
+CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_text ON contacts WHEN NOT EXISTS (SELECT 1 FROM search_backlog WHERE old.rid BETWEEN low AND high) BEGIN INSERT INTO contacts_fts(contacts_fts, rowid, search_text) VALUES ('delete', old.rid, old.search_text); INSERT INTO contacts_fts(rowid, search_text) VALUES (new.rid, new.search_text); END;
+"#;
+
 #[derive(FromQueryResult)]
 struct Named {
     id: Uuid,
@@ -95,6 +107,9 @@ struct Person {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run_script(manager, IMPORTS).await?;
+        if manager.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            run_script(manager, SEARCH_BACKLOG_SQLITE).await?;
+        }
         // Existing rows get their matching keys, computed by the same functions new rows use.
         let conn = manager.get_connection();
         let backend = conn.get_database_backend();

@@ -47,6 +47,13 @@ pub(crate) fn ddl(backend: DbBackend, script: &str) -> String {
 pub(crate) async fn run_script(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     let sql = ddl(manager.get_database_backend(), script);
+    if manager.get_database_backend() == DbBackend::Sqlite {
+        // One call runs the whole script on one connection. Split over a pool, a statement
+        // can be prepared on a connection whose cached schema predates the previous one
+        // (a trigger dropped there still "exists" here).
+        conn.execute_unprepared(&sql).await?;
+        return Ok(());
+    }
     for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
         conn.execute_unprepared(stmt).await?;
     }
