@@ -259,6 +259,7 @@ fn templates() -> anyhow::Result<Templates> {
     Templates::with(&[
         contacts::ui::TEMPLATES,
         accounts::ui::TEMPLATES,
+        imports::ui::TEMPLATES,
         crate::platform::runtime::ui::TEMPLATES,
     ])
 }
@@ -280,6 +281,7 @@ fn router(state: AppState) -> Router {
     let pages_behind_login = Router::new()
         .merge(contacts::ui::router())
         .merge(accounts::ui::router())
+        .merge(imports::ui::router())
         .merge(crate::platform::runtime::ui::router())
         .route("/app", get(pages::home))
         .route(

@@ -207,7 +207,84 @@ async fn sign_in_search_open_and_edit_a_contact() {
     wait_for_text(&c, &format!("#job-{job} .job-message"), "step").await;
     wait_for_text(&c, &format!("#job-{job} .job-state"), "succeeded").await;
     wait_for_text(&c, &format!("#job-{job} .job-progress"), "100%").await;
+
+    // Imports: preview with the detected mapping, change a column's target, dry run, then
+    // import, and see the rejected rows.
+    let file = app.settings.data_dir.join("leads.csv");
+    std::fs::write(
+        &file,
+        "First Name,Last Name,E-mail,Phone Number,Company Name,Notes\n\
+         Grace,Hopper,grace@navy.test,(415) 555-0100,Navy,met at conference\n\
+         Bob,Broken,bob@@broken,,,\n\
+         Alan,Turing,alan@bletchley.test,+44 20 7946 0958,Bletchley Park,\n",
+    )
+    .expect("write");
+    c.goto(&app.url("/app/imports")).await.expect("goto");
+    c.find(Locator::Id("import-file"))
+        .await
+        .expect("file input")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose file");
+    c.find(Locator::Id("import-region"))
+        .await
+        .expect("region")
+        .send_keys("US")
+        .await
+        .expect("type");
+    c.find(Locator::Id("import-preview"))
+        .await
+        .expect("preview")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(&c, "#mapping", "E-mail").await;
+    wait_for_text(&c, "#sample", "+14155550100").await;
+    wait_for_text(&c, "#sample", "rejected: E-mail").await;
+    c.find(Locator::Css(
+        "select[data-header='Notes'] option[value='ignore']",
+    ))
+    .await
+    .expect("ignore option")
+    .click()
+    .await
+    .expect("choose ignore");
+    c.find(Locator::Id("import-dry-run"))
+        .await
+        .expect("dry run")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(&c, "#report-state", "succeeded").await;
+    wait_for_text(&c, "#report-title", "Dry run").await;
+    let contacts_before = app.get("/api/v1/contacts").await.body["data"]
+        .as_array()
+        .expect("data")
+        .len();
+    assert_eq!(contacts_before, 2, "the dry run wrote nothing");
+    c.find(Locator::Id("import-run"))
+        .await
+        .expect("import")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(&c, "#report-title", "Import of").await;
+    wait_for_text(&c, "#report-state", "succeeded").await;
+    wait_for_text(&c, "#report-counts", "2").await;
+    wait_for_text(&c, "#rejected-rows", "bob@@broken").await;
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(std::env::temp_dir().join("salesos-import.png"), png);
+    }
     c.close().await.expect("close");
+    let grace = app.get("/api/v1/contacts?q=grace").await;
+    assert_eq!(grace.body["data"][0]["phone"], "+14155550100");
+    assert!(
+        grace.body["data"][0]["custom_fields"]
+            .get("notes")
+            .is_none(),
+        "the column mapped to ignore was left out: {}",
+        grace.body
+    );
 
     let list = app.get("/api/v1/contacts?q=lovelace").await;
     assert_eq!(

@@ -391,15 +391,16 @@ fn preview_of(file_name: &str, bytes: Vec<u8>, opts: &ImportOptions) -> Result<P
         .take(20)
         .map(|r| match r {
             Ok(raw) => {
+                let cells = raw.fields.clone();
                 let p = prepare(&mapping, raw, &row_opts);
                 match p.result {
                     Ok(d) => serde_json::json!({
-                        "row": p.row, "outcome": "ok",
+                        "row": p.row, "outcome": "ok", "cells": cells,
                         "contact": d.contact, "account": d.account.map(|a| a.fields),
                         "warnings": d.warnings,
                     }),
                     Err(r) => serde_json::json!({
-                        "row": p.row, "outcome": "rejected", "column": r.column, "value": r.value,
+                        "row": p.row, "outcome": "rejected", "cells": r.fields, "column": r.column, "value": r.value,
                         "reason": r.reason,
                     }),
                 }

@@ -12,3 +12,4 @@ pub mod prepare;
 pub mod read;
 pub mod service;
 pub mod store;
+pub mod ui;

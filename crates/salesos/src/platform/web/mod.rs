@@ -70,6 +70,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript",
         include_bytes!("../../../assets/docs.js"),
     ),
+    (
+        "imports.js",
+        "text/javascript",
+        include_bytes!("../../../assets/imports.js"),
+    ),
 ];
 
 /// The compiled templates.
