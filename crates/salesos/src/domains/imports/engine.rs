@@ -36,7 +36,10 @@ use crate::{
     },
     platform::{
         runtime::events::{self, NewEvent},
-        store::{Store, exec_rows, now, query::SqlBuilder, rows_per_statement, statement},
+        store::{
+            Store, by_ids_in_workspace, exec_rows, now, query::SqlBuilder, rows_per_statement,
+            statement,
+        },
     },
     text_enum,
 };
@@ -814,7 +817,7 @@ impl Writer<'_> {
         if !self.import.dry_run {
             for row in select_in::<contact_store::ContactRow, _>(
                 conn,
-                &format!("SELECT {cols} FROM contacts WHERE workspace_id = $1 AND id IN"),
+                &by_ids_in_workspace(conn.get_database_backend(), "contacts", cols),
                 ws,
                 ids,
             )

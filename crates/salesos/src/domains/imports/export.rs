@@ -16,7 +16,7 @@ use crate::{
     platform::{
         auth::{Action, Principal},
         error::Error,
-        store::{Store, statement},
+        store::{Store, by_ids_in_workspace, statement},
     },
 };
 
@@ -163,9 +163,9 @@ async fn domains_of(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = crate::platform::store::query::SqlBuilder::new(
-        "SELECT id, domain FROM accounts WHERE workspace_id = $1 AND id IN (",
-    );
+    let head = by_ids_in_workspace(store.backend(), "accounts", "id, domain");
+    let mut b = crate::platform::store::query::SqlBuilder::new(&head);
+    b.push(" (");
     b.values.push(workspace_id.into());
     let marks: Vec<String> = ids.iter().map(|id| b.bind(*id)).collect();
     b.push(&marks.join(", ")).push(")");

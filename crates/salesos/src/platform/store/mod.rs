@@ -364,6 +364,20 @@ pub fn anonymous_placeholders(sql: &str) -> String {
     out
 }
 
+/// The head of a lookup of many rows by id within a workspace:
+/// `SELECT columns FROM table WHERE workspace_id = $1 AND id IN`, the list to follow. On
+/// SQLite the workspace term is written `+workspace_id`, which keeps it out of index
+/// selection: without fresh statistics the planner prefers any index that starts with
+/// `workspace_id` to the id index for an `IN` list, and reads the whole workspace (over a
+/// second per lookup at half a million contacts).
+pub fn by_ids_in_workspace(backend: DbBackend, table: &str, columns: &str) -> String {
+    let workspace = match backend {
+        DbBackend::Sqlite => "+workspace_id",
+        _ => "workspace_id",
+    };
+    format!("SELECT {columns} FROM {table} WHERE {workspace} = $1 AND id IN")
+}
+
 /// One row of `table` by id within a workspace; another workspace's id finds nothing.
 pub async fn find_in_workspace<T: sea_orm::FromQueryResult, C: ConnectionTrait>(
     conn: &C,
