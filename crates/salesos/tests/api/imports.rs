@@ -739,3 +739,36 @@ async fn imported_contacts_are_searchable_before_and_after_the_index_catches_up(
     assert!(found("ovelac").await.is_empty());
     assert_eq!(found("king").await, ["ada@analytical.test"]);
 }
+
+/// A person first met with an email and later without one (same name, same company) is
+/// one contact: the later row is merged into the first, in a dry run as in the import,
+/// whether or not the two rows fall in the same batch.
+#[tokio::test]
+async fn a_row_without_email_merges_into_the_same_person_met_with_one() {
+    let file = |filler: usize| {
+        let mut f = String::from("first_name,last_name,email,company,website\n");
+        f.push_str("Ada,Lovelace,ada@analytical.test,Analytical Engines,analytical.test\n");
+        for i in 0..filler {
+            f.push_str(&format!("P{i},Q{i},p{i}@filler.test,Filler,filler.test\n"));
+        }
+        f.push_str("ada,LOVELACE,,Analytical Engines Ltd,analytical.test\n");
+        f.into_bytes()
+    };
+    // 4,200 rows between the two put them in different batches.
+    for filler in [0, 4200] {
+        let app = spawn_app().await;
+        let dry = import_file(&app, "ada.csv", file(filler), &[("dry_run", "true")]).await;
+        let real = import_file(&app, "ada.csv", file(filler), &[]).await;
+        let created = filler as i64 + 1;
+        for run in [&dry, &real] {
+            assert_eq!(run["counts"]["created"], created, "{run}");
+            assert_eq!(run["counts"]["merged"], 1, "{run}");
+        }
+        let adas: Vec<Value> = all_contacts(&app, &app.admin_key)
+            .await
+            .into_iter()
+            .filter(|c| c["last_name"] == "Lovelace")
+            .collect();
+        assert_eq!(adas.len(), 1, "one Ada: {adas:?}");
+    }
+}

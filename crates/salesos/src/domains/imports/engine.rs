@@ -169,6 +169,20 @@ fn contact_key(f: &ContactFields) -> Option<u128> {
     }
 }
 
+impl Seen {
+    /// Remember a contact by every key a later row may find it by: its email, and its
+    /// name + account (which rows without an email match on). The first contact of a name
+    /// keeps it.
+    fn contact(&mut self, f: &ContactFields, id: Uuid) {
+        if let Some(e) = &f.email {
+            self.contacts.insert(key("email", e), id);
+        }
+        if let Some(n) = f.name_key() {
+            self.contacts.entry(key("name", &n)).or_insert(id);
+        }
+    }
+}
+
 /// What the import has met so far: matching keys to record ids.
 #[derive(Default)]
 struct Seen {
@@ -265,7 +279,7 @@ async fn run_file(
                 seen.contacts.insert(key("email", e), t.id);
             }
             if let Some(n) = &t.name_key {
-                seen.contacts.insert(key("name", n), t.id);
+                seen.contacts.entry(key("name", n)).or_insert(t.id);
             }
         }
         for t in import_store::touched_accounts(store.conn(), import.id).await? {
@@ -869,11 +883,12 @@ impl Writer<'_> {
             return (Outcome::Merged, id);
         }
         if let Some(row) = found.by_key.get(&k) {
+            let before = row.fields();
+            self.seen.contact(&before, row.id);
             self.seen.contacts.insert(k, row.id);
             if self.policy == Policy::Skip {
                 return (Outcome::Unchanged, row.id);
             }
-            let before = row.fields();
             let after = merge_contact(&before, &c, overwrite);
             if after == before {
                 return (Outcome::Unchanged, row.id);
@@ -889,7 +904,7 @@ impl Writer<'_> {
             return (Outcome::Updated, row.id);
         }
         let id = Uuid::now_v7();
-        self.seen.contacts.insert(k, id);
+        self.seen.contact(&c, id);
         pending.insert(
             id,
             Pending {

@@ -438,8 +438,9 @@ pub async fn touched_contacts<C: ConnectionTrait>(
 ) -> Result<Vec<Touched>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
-        "SELECT DISTINCT c.id, c.email, c.name_key FROM import_rows r JOIN contacts c ON c.id = r.entity_id \
-         WHERE r.import_id = $1 AND r.entity_type = 'contact'",
+        "SELECT c.id, c.email, c.name_key FROM import_rows r JOIN contacts c ON c.id = r.entity_id \
+         WHERE r.import_id = $1 AND r.entity_type = 'contact' \
+         GROUP BY c.id, c.email, c.name_key ORDER BY MIN(r.row_number)",
         vec![import_id.into()],
     );
     Touched::find_by_statement(stmt).all(conn).await
