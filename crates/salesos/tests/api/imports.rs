@@ -740,6 +740,39 @@ async fn imported_contacts_are_searchable_before_and_after_the_index_catches_up(
     assert_eq!(found("king").await, ["ada@analytical.test"]);
 }
 
+#[tokio::test]
+async fn deferred_search_rows_that_follow_on_extend_one_range() {
+    let app = spawn_app().await;
+    if app.store.backend() != sea_orm::DbBackend::Sqlite {
+        return; // PostgreSQL indexes every row as it is written.
+    }
+    use salesos::domains::contacts::search_index::defer;
+    let txn = app.store.write().await.expect("txn");
+    for (low, high) in [(1, 4096), (4097, 8192), (8193, 9000), (12000, 12500)] {
+        defer(&txn, low, high).await.expect("defer");
+    }
+    // Read in the same transaction, never committed: the indexing job it queues cannot
+    // take the ranges away meanwhile.
+    let ranges: Vec<(i64, i64)> = sea_orm::ConnectionTrait::query_all_raw(
+        &txn,
+        sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT low, high FROM search_backlog ORDER BY low",
+        ),
+    )
+    .await
+    .expect("backlog")
+    .iter()
+    .map(|r| {
+        (
+            r.try_get::<i64>("", "low").expect("low"),
+            r.try_get::<i64>("", "high").expect("high"),
+        )
+    })
+    .collect();
+    assert_eq!(ranges, [(1, 9000), (12000, 12500)]);
+}
+
 /// A person first met with an email and later without one (same name, same company) is
 /// one contact: the later row is merged into the first, in a dry run as in the import,
 /// whether or not the two rows fall in the same batch.

@@ -39,17 +39,27 @@ pub async fn next_rid<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 }
 
 /// Say that rows `low..=high` about to be inserted are indexed later, and make sure the
-/// job that indexes them is queued. In the caller's transaction; SQLite only.
+/// job that indexes them is queued. In the caller's transaction; SQLite only. Rows that
+/// follow on from a range already waiting extend it: the insert trigger looks through
+/// the ranges for every row, so an import keeps one range, not one per batch.
 pub async fn defer<C: ConnectionTrait>(conn: &C, low: i64, high: i64) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Sqlite || high < low {
         return Ok(());
     }
-    exec(
+    let extended = exec(
         conn,
-        "INSERT INTO search_backlog (low, high) VALUES ($1, $2)",
-        vec![low.into(), high.into()],
+        "UPDATE search_backlog SET high = $1 WHERE high = $2",
+        vec![high.into(), (low - 1).into()],
     )
     .await?;
+    if extended == 0 {
+        exec(
+            conn,
+            "INSERT INTO search_backlog (low, high) VALUES ($1, $2)",
+            vec![low.into(), high.into()],
+        )
+        .await?;
+    }
     enqueue(conn).await
 }
 
