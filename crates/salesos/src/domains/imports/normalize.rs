@@ -120,8 +120,12 @@ fn typo_of(domain: &str) -> Option<&'static str> {
     if PROVIDERS.contains(&domain) || NOT_TYPOS.contains(&domain) {
         return None;
     }
+    // One edit changes the length by one at most: most domains are ruled out without
+    // computing a distance.
+    let length = domain.chars().count();
     PROVIDERS
         .iter()
+        .filter(|p| p.len().abs_diff(length) <= 1)
         .find(|p| strsim::damerau_levenshtein(p, domain) == 1)
         .copied()
 }
