@@ -118,6 +118,9 @@ struct ImportArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Index for search the contacts bulk imports added (SQLite; a server's worker does
+    /// this on its own), and exit when none are left.
+    IndexSearch,
     /// Create a user (or reset their password) with a role in a workspace, creating the
     /// workspace if needed. Prints {"workspace_id", "user_id"}.
     CreateUser {
@@ -264,6 +267,10 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     let store = Store::connect(&settings).await?;
     store.migrate().await?;
     match cmd {
+        AdminCommand::IndexSearch => {
+            let n = crate::domains::contacts::search_index::catch_up(&store).await?;
+            println!("{}", serde_json::json!({"rows_indexed": n}));
+        }
         AdminCommand::CreateUser {
             workspace,
             email,

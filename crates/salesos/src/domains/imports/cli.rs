@@ -107,6 +107,12 @@ pub async fn import(settings: Settings, cmd: ImportCommand) -> anyhow::Result<()
         })?;
     }
 
+    // One writer, its heartbeat and the progress bar: a few connections are plenty, and
+    // each SQLite connection keeps its own page cache.
+    let settings = Settings {
+        db_max_connections: settings.db_max_connections.min(4),
+        ..settings
+    };
     let store = Store::connect(&settings).await?;
     store.migrate().await?;
     let ws = auth_store::find_workspace_by_slug(store.conn(), &cmd.workspace)
