@@ -885,7 +885,6 @@ impl Writer<'_> {
         if let Some(row) = found.by_key.get(&k) {
             let before = row.fields();
             self.seen.contact(&before, row.id);
-            self.seen.contacts.insert(k, row.id);
             if self.policy == Policy::Skip {
                 return (Outcome::Unchanged, row.id);
             }
