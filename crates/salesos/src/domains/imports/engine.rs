@@ -7,7 +7,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    hash::{DefaultHasher, Hash, Hasher},
+    hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher},
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
@@ -152,17 +152,91 @@ pub enum RunError {
 /// Rows per transaction.
 const BATCH: usize = 4096;
 
-/// A matching key: which kind (email, name, domain) and the value, hashed to 128 bits so
-/// a million keys take a few dozen megabytes.
-fn key(kind: &str, value: &str) -> u128 {
+/// A matching key: which kind (email, name, domain) and the value, hashed to 96 bits, so
+/// that the keys of a million-row import take a few dozen megabytes. Two keys of the
+/// 2 million such an import holds collide with a chance of about 2⁻⁵⁵.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct Key([u32; 3]);
+
+fn key(kind: &str, value: &str) -> Key {
     let mut a = DefaultHasher::new();
     (kind, value).hash(&mut a);
     let mut b = DefaultHasher::new();
     (value, kind, 0x5a_u8).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    let (a, b) = (a.finish(), b.finish());
+    // Truncations: each part keeps 32 of the hash's bits.
+    #[allow(clippy::cast_possible_truncation)]
+    Key([a as u32, (a >> 32) as u32, b as u32])
 }
 
-fn contact_key(f: &ContactFields) -> Option<u128> {
+/// Keys are hashes already: their hash for a table is their first 64 bits, where SipHash
+/// over them again would cost a few per cent of an import's CPU.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 << 32) | u64::from(n);
+    }
+}
+
+/// Matching keys to record ids, compactly: 16 bytes an entry where a map to the ids
+/// themselves takes 32, and a record met by two keys (email and name) is stored once.
+#[derive(Default)]
+struct KeyMap {
+    slots: HashMap<Key, u32, BuildHasherDefault<KeyHasher>>,
+    ids: Vec<Uuid>,
+}
+
+impl KeyMap {
+    fn get(&self, k: &Key) -> Option<Uuid> {
+        let slot = *self.slots.get(k)?;
+        self.ids.get(usize::try_from(slot).ok()?).copied()
+    }
+
+    fn contains_key(&self, k: &Key) -> bool {
+        self.slots.contains_key(k)
+    }
+
+    /// The slot of `id`: the last one when the same record is remembered again at once.
+    fn slot(&mut self, id: Uuid) -> u32 {
+        let last = self.ids.len().checked_sub(1);
+        match last {
+            Some(i) if self.ids.get(i) == Some(&id) => u32::try_from(i).unwrap_or(u32::MAX),
+            _ => {
+                self.ids.push(id);
+                u32::try_from(self.ids.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn insert(&mut self, k: Key, id: Uuid) {
+        if self.get(&k) == Some(id) {
+            return;
+        }
+        let slot = self.slot(id);
+        self.slots.insert(k, slot);
+    }
+
+    /// Remember `k` for `id` unless it already names a record.
+    fn insert_if_absent(&mut self, k: Key, id: Uuid) {
+        if !self.slots.contains_key(&k) {
+            self.insert(k, id);
+        }
+    }
+}
+
+fn contact_key(f: &ContactFields) -> Option<Key> {
     match &f.email {
         Some(e) => Some(key("email", e)),
         None => f.name_key().map(|n| key("name", &n)),
@@ -170,6 +244,12 @@ fn contact_key(f: &ContactFields) -> Option<u128> {
 }
 
 impl Seen {
+    /// Make room for the contacts of `rows` more rows (an email and a name key each).
+    fn reserve(&mut self, rows: usize) {
+        self.contacts.slots.reserve(rows.saturating_mul(2));
+        self.contacts.ids.reserve(rows);
+    }
+
     /// Remember a contact by every key a later row may find it by: its email, and its
     /// name + account (which rows without an email match on). The first contact of a name
     /// keeps it.
@@ -178,7 +258,7 @@ impl Seen {
             self.contacts.insert(key("email", e), id);
         }
         if let Some(n) = f.name_key() {
-            self.contacts.entry(key("name", &n)).or_insert(id);
+            self.contacts.insert_if_absent(key("name", &n), id);
         }
     }
 }
@@ -186,13 +266,15 @@ impl Seen {
 /// What the import has met so far: matching keys to record ids.
 #[derive(Default)]
 struct Seen {
-    contacts: HashMap<u128, Uuid>,
-    accounts: HashMap<u128, Uuid>,
+    contacts: KeyMap,
+    accounts: KeyMap,
 }
 
 /// Reads the file and prepares its rows off the async runtime, in order.
 struct Prepared_ {
     seq: u64,
+    /// Bytes of the file read when the batch was cut.
+    read_bytes: u64,
     rows: Vec<Prepared>,
 }
 
@@ -279,7 +361,7 @@ async fn run_file(
                 seen.contacts.insert(key("email", e), t.id);
             }
             if let Some(n) = &t.name_key {
-                seen.contacts.entry(key("name", n)).or_insert(t.id);
+                seen.contacts.insert_if_absent(key("name", n), t.id);
             }
         }
         for t in import_store::touched_accounts(store.conn(), import.id).await? {
@@ -310,6 +392,7 @@ async fn run_file(
         row_opts,
         resume_after,
         import.file_name.clone(),
+        consumed.clone(),
     );
     let mut writer = Writer {
         store,
@@ -317,15 +400,30 @@ async fn run_file(
         policy: opts.policy,
         seen,
         counts,
+        phases: Phases::default(),
     };
     let file_size = u64::try_from(import.file_size).unwrap_or(0).max(1);
     let mut pending: BTreeMap<u64, Vec<Prepared>> = BTreeMap::new();
     let mut next = 0u64;
+    // PostgreSQL plans the batches' lookups by its statistics of the tables, which
+    // autovacuum refreshes late or (where it is off) never: a plan made for an empty
+    // table reads the whole workspace for every lookup. The import refreshes them itself
+    // as the tables grow fourfold.
+    let postgres = store.backend() == sea_orm::DbBackend::Postgres && !import.dry_run;
+    let mut analyze_at = i64::try_from(BATCH).unwrap_or(i64::MAX);
     let (mut waited, mut writing) = (Duration::ZERO, Duration::ZERO);
     let mut clock = Instant::now();
     while let Some(item) = batches.recv().await {
         waited += clock.elapsed();
         let batch = item.map_err(RunError::Input)?;
+        if batch.seq == 0 {
+            // Room for the keys of the rows to come at once: growing the tables doubles
+            // them, and for a moment holds the old beside the new.
+            let last_row = batch.rows.iter().map(|p| p.row).max().unwrap_or(0);
+            writer
+                .seen
+                .reserve(estimated_rows(last_row, batch.read_bytes, file_size));
+        }
         pending.insert(batch.seq, batch.rows);
         while let Some(rows) = pending.remove(&next) {
             next += 1;
@@ -334,6 +432,13 @@ async fn run_file(
                     .unwrap_or(99);
             let t = Instant::now();
             writer.apply(rows, percent).await?;
+            if postgres && writer.counts.rows >= analyze_at {
+                store
+                    .conn()
+                    .execute_unprepared("ANALYZE contacts, accounts")
+                    .await?;
+                analyze_at = analyze_at.saturating_mul(4);
+            }
             writing += t.elapsed();
             progress(percent, format!("{} rows read", writer.counts.rows));
         }
@@ -344,9 +449,23 @@ async fn run_file(
         rows = writer.counts.rows,
         waiting_for_rows_ms = waited.as_millis() as u64,
         writing_ms = writing.as_millis() as u64,
+        phases = writer.phases.report(),
         "import read"
     );
     Ok(writer.counts)
+}
+
+/// The rows a file of `file_size` bytes holds, judged by its first `read_bytes` holding
+/// `rows` rows; capped, so that an odd first batch cannot reserve gigabytes.
+fn estimated_rows(rows: u64, read_bytes: u64, file_size: u64) -> usize {
+    const CAP: u64 = 20_000_000;
+    let estimate = if read_bytes == 0 {
+        rows
+    } else {
+        u64::try_from(u128::from(rows) * u128::from(file_size) / u128::from(read_bytes))
+            .unwrap_or(CAP)
+    };
+    usize::try_from(estimate.min(CAP)).unwrap_or(0)
 }
 
 fn shown_error(e: ReadError, file_name: &str, path: &Path) -> String {
@@ -363,9 +482,12 @@ fn spawn_readers(
     opts: RowOptions,
     after_row: u64,
     file_name: String,
+    consumed: Arc<AtomicU64>,
 ) -> tokio::sync::mpsc::Receiver<Result<Prepared_, String>> {
-    let (out, rx) = tokio::sync::mpsc::channel::<Result<Prepared_, String>>(4);
-    let (raw_tx, raw_rx) = std_mpsc::sync_channel::<(u64, Vec<Result<RawRow, ReadError>>)>(4);
+    // Short queues: the writer sets the pace, and each batch waiting in one holds some
+    // ten megabytes.
+    let (out, rx) = tokio::sync::mpsc::channel::<Result<Prepared_, String>>(2);
+    let (raw_tx, raw_rx) = std_mpsc::sync_channel::<(u64, u64, Vec<Result<RawRow, ReadError>>)>(1);
     let reader_out = out.clone();
     std::thread::spawn(move || {
         let mut seq = 0;
@@ -381,14 +503,18 @@ fn spawn_readers(
                 }
             }
             if batch.len() == BATCH {
-                if raw_tx.send((seq, std::mem::take(&mut batch))).is_err() {
+                let read = consumed.load(Ordering::Relaxed);
+                if raw_tx
+                    .send((seq, read, std::mem::take(&mut batch)))
+                    .is_err()
+                {
                     return;
                 }
                 seq += 1;
             }
         }
         if !batch.is_empty() {
-            let _ = raw_tx.send((seq, batch));
+            let _ = raw_tx.send((seq, consumed.load(Ordering::Relaxed), batch));
         }
     });
     let raw_rx = Arc::new(Mutex::new(raw_rx));
@@ -408,7 +534,9 @@ fn spawn_readers(
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
                 };
-                let Ok((seq, raw)) = next else { return };
+                let Ok((seq, read_bytes, raw)) = next else {
+                    return;
+                };
                 let rows = raw
                     .into_iter()
                     .map(|item| match item {
@@ -433,7 +561,14 @@ fn spawn_readers(
                         },
                     })
                     .collect();
-                if out.blocking_send(Ok(Prepared_ { seq, rows })).is_err() {
+                if out
+                    .blocking_send(Ok(Prepared_ {
+                        seq,
+                        read_bytes,
+                        rows,
+                    }))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -456,6 +591,35 @@ struct Writer<'a> {
     policy: Policy,
     seen: Seen,
     counts: Counts,
+    phases: Phases,
+}
+
+/// Where the writer's time goes, phase by phase, summed over batches (logged at the end).
+#[derive(Default)]
+struct Phases {
+    since: Option<Instant>,
+    spent: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    /// The time since the previous lap, to `phase`.
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        let spent = self.since.map_or(Duration::ZERO, |t| now - t);
+        self.since = Some(now);
+        match self.spent.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, d)) => *d += spent,
+            None => self.spent.push((phase, spent)),
+        }
+    }
+
+    fn report(&self) -> String {
+        self.spent
+            .iter()
+            .map(|(p, d)| format!("{p}={}ms", d.as_millis()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl Writer<'_> {
@@ -464,13 +628,16 @@ impl Writer<'_> {
     async fn apply(&mut self, batch: Vec<Prepared>, percent: i32) -> Result<(), RunError> {
         let dry = self.import.dry_run;
         let ws = self.import.workspace_id;
+        self.phases.lap("idle");
         let txn = self.store.write().await?;
+        self.phases.lap("begin");
         let Some(last_row) = batch.iter().map(|p| p.row).max() else {
             return Ok(());
         };
 
         // Accounts first: contacts link to them.
         let found = self.find_accounts(&txn, &batch).await?;
+        self.phases.lap("find_accounts");
         let mut accounts: HashMap<Uuid, Pending<AccountFields>> = HashMap::new();
         let mut account_of: Vec<Option<(Uuid, Outcome)>> = Vec::with_capacity(batch.len());
         for p in &batch {
@@ -494,6 +661,7 @@ impl Writer<'_> {
             })
             .collect();
         let existing = self.find_contacts(&txn, &drafts).await?;
+        self.phases.lap("find_contacts");
         let mut contacts: HashMap<Uuid, Pending<ContactFields>> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut events_created = Vec::new();
@@ -537,6 +705,7 @@ impl Writer<'_> {
             outcomes.push(row);
         }
 
+        self.phases.lap("resolve");
         if !dry {
             let at = now();
             let mut new_accounts = Vec::new();
@@ -550,6 +719,7 @@ impl Writer<'_> {
                     account_store::update(&txn, ws, *id, &a.fields, at).await?;
                 }
             }
+            self.phases.lap("account_values");
             let mut columns = vec!["id", "workspace_id"];
             columns.extend(account_store::WRITABLE);
             columns.extend(["created_at", "updated_at"]);
@@ -561,6 +731,7 @@ impl Writer<'_> {
                 )
                 .await?;
             }
+            self.phases.lap("insert_accounts");
             // On SQLite new contacts get their row ids here, as one range the search
             // index takes in later (see `contacts::search_index`).
             let sqlite = txn.get_database_backend() == sea_orm::DbBackend::Sqlite;
@@ -588,6 +759,7 @@ impl Writer<'_> {
                     events_updated.push(*id);
                 }
             }
+            self.phases.lap("contact_values");
             let mut columns = if sqlite {
                 vec!["rid", "id", "workspace_id"]
             } else {
@@ -604,6 +776,7 @@ impl Writer<'_> {
                 )
                 .await?;
             }
+            self.phases.lap("insert_contacts");
             let mut bulk = Vec::new();
             for (event_type, mut ids) in [
                 ("contact.bulk_created", events_created),
@@ -630,9 +803,13 @@ impl Writer<'_> {
                 events::emit_many(&txn, bulk).await?;
             }
         }
+        self.phases.lap("events");
         import_store::insert_rows(&txn, self.import.id, outcomes).await?;
+        self.phases.lap("insert_rows");
         import_store::checkpoint(&txn, self.import.id, &self.counts, last_row, percent).await?;
+        self.phases.lap("checkpoint");
         self.store.commit(txn).await?;
+        self.phases.lap("commit");
         Ok(())
     }
 
@@ -649,9 +826,15 @@ impl Writer<'_> {
                 account: Some(a), ..
             }) = &p.result
             {
+                // What `resolve_account` will look for: an account this import met, by
+                // domain (or by name when the row has none), else a stored one by domain,
+                // else by name.
                 match &a.fields.domain {
                     Some(d) if !self.seen.accounts.contains_key(&key("domain", d)) => {
-                        domains.push(d.clone())
+                        domains.push(d.clone());
+                        if !a.key.is_empty() {
+                            names.push(a.key.clone());
+                        }
                     }
                     Some(_) => {}
                     None if !a.key.is_empty()
@@ -660,9 +843,6 @@ impl Writer<'_> {
                         names.push(a.key.clone())
                     }
                     None => {}
-                }
-                if a.fields.domain.is_some() && !a.key.is_empty() {
-                    names.push(a.key.clone());
                 }
             }
         }
@@ -716,7 +896,7 @@ impl Writer<'_> {
         let by_name = (!a.key.is_empty()).then(|| key("company", &a.key));
         let remember = |seen: &mut Seen, id: Uuid| {
             for k in [by_domain, by_name].into_iter().flatten() {
-                seen.accounts.entry(k).or_insert(id);
+                seen.accounts.insert_if_absent(k, id);
             }
         };
         // Met earlier in this file.
@@ -724,7 +904,7 @@ impl Writer<'_> {
             Some(k) => self.seen.accounts.get(&k),
             None => by_name.and_then(|k| self.seen.accounts.get(&k)),
         };
-        if let Some(&id) = earlier {
+        if let Some(id) = earlier {
             if let Some(p) = pending.get_mut(&id) {
                 let merged = merge_account(&p.fields, &a.fields, self.policy == Policy::Update);
                 p.changed |= merged != p.fields;
@@ -788,7 +968,7 @@ impl Writer<'_> {
         for c in drafts.iter().flatten() {
             let Some(k) = contact_key(c) else { continue };
             match self.seen.contacts.get(&k) {
-                Some(id) => ids.push(*id),
+                Some(id) => ids.push(id),
                 None => match &c.email {
                     Some(e) => emails.push(e.clone()),
                     None => names.extend(c.name_key()),
@@ -864,7 +1044,7 @@ impl Writer<'_> {
             );
             return (Outcome::Created, id);
         };
-        if let Some(&id) = self.seen.contacts.get(&k) {
+        if let Some(id) = self.seen.contacts.get(&k) {
             // A duplicate of an earlier row: merge into what that row made.
             let base = match pending.remove(&id) {
                 Some(p) => Some(p),
@@ -919,7 +1099,7 @@ impl Writer<'_> {
 /// Stored records found for a batch, by matching key (and by id for records of earlier
 /// batches).
 struct Found<T> {
-    by_key: HashMap<u128, T>,
+    by_key: HashMap<Key, T>,
     by_id: HashMap<Uuid, T>,
 }
 
@@ -954,7 +1134,10 @@ where
         sea_orm::DbBackend::Sqlite => 8_000,
         _ => rows_per_statement(backend, 1).saturating_sub(1).max(1),
     };
-    for chunk in values.chunks(per_statement) {
+    let mut rest = values.as_slice();
+    for size in crate::platform::store::statement_sizes(values.len(), per_statement) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
         let mut b = SqlBuilder::new(head);
         b.values.push(workspace_id.into());
         let marks: Vec<String> = chunk.iter().map(|v| b.bind(v.clone())).collect();
@@ -1067,5 +1250,49 @@ mod tests {
     fn keys_tell_kinds_apart() {
         assert_ne!(key("email", "a"), key("name", "a"));
         assert_eq!(key("email", "a@x.com"), key("email", "a@x.com"));
+    }
+
+    #[test]
+    fn key_map_finds_each_record_by_its_keys_and_stores_it_once() {
+        let mut m = KeyMap::default();
+        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let (ada_email, ada_name) = (key("email", "ada@x.com"), key("name", "ada|l|x"));
+        m.insert(ada_email, ada);
+        m.insert_if_absent(ada_name, ada);
+        m.insert(key("email", "bob@x.com"), bob);
+        // The first record of a name keeps it; an email is re-pointed.
+        m.insert_if_absent(ada_name, bob);
+        m.insert(ada_email, ada);
+        assert_eq!(m.get(&ada_email), Some(ada));
+        assert_eq!(m.get(&ada_name), Some(ada));
+        assert_eq!(m.get(&key("email", "bob@x.com")), Some(bob));
+        assert_eq!(m.get(&key("email", "eve@x.com")), None);
+        assert!(m.contains_key(&ada_name) && !m.contains_key(&key("name", "eve")));
+        assert_eq!(m.ids, vec![ada, bob], "each record once");
+        m.insert(ada_email, bob);
+        assert_eq!(m.get(&ada_email), Some(bob));
+        assert_eq!(m.get(&ada_name), Some(ada));
+    }
+
+    #[test]
+    fn a_million_keys_do_not_collide() {
+        let mut m = KeyMap::default();
+        let id = Uuid::now_v7();
+        for i in 0..1_000_000 {
+            m.insert(
+                key("email", &format!("person{i}@company{}.example", i % 5000)),
+                id,
+            );
+        }
+        assert_eq!(m.slots.len(), 1_000_000);
+    }
+
+    #[test]
+    fn row_estimates_scale_the_first_batch_to_the_file() {
+        assert_eq!(estimated_rows(4096, 409_600, 100_000_000), 1_000_000);
+        // An import resumed at row 500,001: its first batch ends at row 504,096.
+        assert_eq!(estimated_rows(504_096, 50_409_600, 100_000_000), 1_000_000);
+        assert_eq!(estimated_rows(10, 0, 1000), 10);
+        assert_eq!(estimated_rows(1, 1, u64::MAX), 20_000_000, "capped");
     }
 }
