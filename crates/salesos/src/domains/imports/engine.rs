@@ -155,8 +155,16 @@ const BATCH: usize = 4096;
 /// A matching key: which kind (email, name, domain) and the value, hashed to 96 bits, so
 /// that the keys of a million-row import take a few dozen megabytes. Two keys of the
 /// 2 million such an import holds collide with a chance of about 2⁻⁵⁵.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Key([u32; 3]);
+
+impl Hash for Key {
+    /// A key is a hash already: its first 64 bits serve as its hash in a table.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [a, b, _] = self.0;
+        state.write_u64(u64::from(a) | (u64::from(b) << 32));
+    }
+}
 
 fn key(kind: &str, value: &str) -> Key {
     let mut a = DefaultHasher::new();
@@ -169,8 +177,8 @@ fn key(kind: &str, value: &str) -> Key {
     Key([a as u32, (a >> 32) as u32, b as u32])
 }
 
-/// Keys are hashes already: their hash for a table is their first 64 bits, where SipHash
-/// over them again would cost a few per cent of an import's CPU.
+/// Takes a [`Key`]'s 64 bits as they are, where SipHash over them again would cost a few
+/// per cent of an import's CPU.
 #[derive(Default)]
 struct KeyHasher(u64);
 
@@ -179,14 +187,15 @@ impl Hasher for KeyHasher {
         self.0
     }
 
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
     fn write(&mut self, bytes: &[u8]) {
+        // Only keys are hashed here, through `write_u64`; anything else still spreads.
         for b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 << 32) | u64::from(n);
     }
 }
 
@@ -409,7 +418,7 @@ async fn run_file(
     // autovacuum refreshes late or (where it is off) never: a plan made for an empty
     // table reads the whole workspace for every lookup. The import refreshes them itself
     // as the tables grow fourfold.
-    let postgres = store.backend() == sea_orm::DbBackend::Postgres && !import.dry_run;
+    let refresh_statistics = store.backend() == sea_orm::DbBackend::Postgres && !import.dry_run;
     let mut analyze_at = i64::try_from(BATCH).unwrap_or(i64::MAX);
     let (mut waited, mut writing) = (Duration::ZERO, Duration::ZERO);
     let mut clock = Instant::now();
@@ -432,7 +441,7 @@ async fn run_file(
                     .unwrap_or(99);
             let t = Instant::now();
             writer.apply(rows, percent).await?;
-            if postgres && writer.counts.rows >= analyze_at {
+            if refresh_statistics && writer.counts.rows >= analyze_at {
                 store
                     .conn()
                     .execute_unprepared("ANALYZE contacts, accounts")
