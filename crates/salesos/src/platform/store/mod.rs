@@ -124,6 +124,7 @@ impl Store {
             // Pragmas that make SQLite a good server database: readers never block the
             // writer (WAL), writers wait instead of failing, and fsync only at checkpoints.
             let parsed = SqliteConnectOptions::from_str(&url)?;
+            let checkpoint_pages = settings.sqlite_checkpoint_pages.to_string();
             opts.map_sqlx_sqlite_opts(move |_| {
                 parsed
                     .clone()
@@ -133,6 +134,7 @@ impl Store {
                     .foreign_keys(true)
                     .pragma("temp_store", "memory")
                     .pragma("cache_size", "-65536")
+                    .pragma("wal_autocheckpoint", checkpoint_pages.clone())
             });
         } else {
             // Plan each execution of a prepared statement with its values. A generic plan,
