@@ -136,13 +136,6 @@ impl Store {
                     .pragma("cache_size", "-65536")
                     .pragma("wal_autocheckpoint", checkpoint_pages.clone())
             });
-        } else {
-            // Plan each execution of a prepared statement with its values. A generic plan,
-            // which PostgreSQL may keep after five runs, is made blind to the workspace and
-            // to how far a table has grown since: one kept while an import's first batches
-            // met an empty table scanned it whole for every batch after (11 minutes
-            // instead of seconds for 300,000 rows).
-            opts.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
         }
         let db = Database::connect(opts).await.map_err(|e| {
             anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
