@@ -76,10 +76,6 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// How long a webhook receiver has to answer.
     pub webhook_timeout: Duration,
-    /// SQLite: how many pages the write-ahead log may grow to before a commit copies it
-    /// into the database (SQLite's `wal_autocheckpoint`). Not a file or environment
-    /// setting: commands that write in bulk raise it for their own process.
-    pub sqlite_checkpoint_pages: u32,
 }
 
 /// Standard Webhooks' retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -120,7 +116,6 @@ impl Default for Settings {
             job_lease: Duration::from_secs(30),
             worker_concurrency: 16,
             webhook_timeout: Duration::from_secs(15),
-            sqlite_checkpoint_pages: 1000,
         }
     }
 }

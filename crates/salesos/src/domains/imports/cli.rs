@@ -107,16 +107,10 @@ pub async fn import(settings: Settings, cmd: ImportCommand) -> anyhow::Result<()
         })?;
     }
 
-    // One connection serves the writer, its heartbeat and the progress bar, which wait
-    // their turn between batches: each SQLite connection keeps a page cache of its own,
-    // and the pool hands connections out in turn, so with four the writer filled four
-    // caches (a million rows: 528 MB peak RSS with four, 388 MB with one).
-    // The log may grow to 400 MB between checkpoints: the indexes' pages that every batch
-    // rewrites are then copied into the database once per hundred thousand pages instead
-    // of after nearly every batch (a million rows: commits 44 s → 25 s).
+    // One writer, its heartbeat and the progress bar: a few connections are plenty, and
+    // each SQLite connection keeps its own page cache.
     let settings = Settings {
-        db_max_connections: 1,
-        sqlite_checkpoint_pages: 100_000,
+        db_max_connections: settings.db_max_connections.min(4),
         ..settings
     };
     let store = Store::connect(&settings).await?;

@@ -403,8 +403,9 @@ async fn run_file(
         import.file_name.clone(),
         consumed.clone(),
     );
+    let bulk = store.bulk_writer().await?;
     let mut writer = Writer {
-        store,
+        store: &bulk,
         import,
         policy: opts.policy,
         seen,
