@@ -123,17 +123,7 @@ impl Store {
         } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             anyhow::bail!("unsupported database URL: expected postgres://… or sqlite://…");
         }
-        let mut opts = ConnectOptions::new(url.clone());
-        opts.max_connections(settings.db_max_connections)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        if url.starts_with("sqlite:") {
-            sqlite_options(&mut opts, &url, CHECKPOINT_PAGES)?;
-        }
-        let db = Database::connect(opts).await.map_err(|e| {
-            anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
-        })?;
+        let db = open(&url, settings.db_max_connections, CHECKPOINT_PAGES).await?;
         let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self {
@@ -157,17 +147,8 @@ impl Store {
         let Some(url) = &self.sqlite_url else {
             return Ok(self.clone());
         };
-        let mut opts = ConnectOptions::new(url.clone());
-        opts.max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        sqlite_options(&mut opts, url, BULK_CHECKPOINT_PAGES)?;
-        let db = Database::connect(opts).await.map_err(|e| {
-            anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string()))
-        })?;
         Ok(Self {
-            db,
+            db: open(url, 1, BULK_CHECKPOINT_PAGES).await?,
             signals: self.signals.clone(),
             write_turn: self.write_turn.clone(),
             sqlite_url: self.sqlite_url.clone(),
@@ -372,26 +353,36 @@ pub async fn exec_rows<C: ConnectionTrait>(
     Ok(affected)
 }
 
-/// Pragmas that make SQLite a good server database: readers never block the writer (WAL),
-/// writers wait instead of failing, and fsync only at checkpoints.
-fn sqlite_options(
-    opts: &mut ConnectOptions,
+/// A pool of up to `max_connections` to `url`. SQLite connections get the pragmas that make
+/// it a good server database: readers never block the writer (WAL), writers wait instead
+/// of failing, and fsync only at checkpoints, every `checkpoint_pages` of log.
+async fn open(
     url: &str,
+    max_connections: u32,
     checkpoint_pages: u32,
-) -> anyhow::Result<()> {
-    let parsed = SqliteConnectOptions::from_str(url)?;
-    opts.map_sqlx_sqlite_opts(move |_| {
-        parsed
-            .clone()
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(WRITE_WAIT)
-            .foreign_keys(true)
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536")
-            .pragma("wal_autocheckpoint", checkpoint_pages.to_string())
-    });
-    Ok(())
+) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        let parsed = SqliteConnectOptions::from_str(url)?;
+        opts.map_sqlx_sqlite_opts(move |_| {
+            parsed
+                .clone()
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(WRITE_WAIT)
+                .foreign_keys(true)
+                .pragma("temp_store", "memory")
+                .pragma("cache_size", "-65536")
+                .pragma("wal_autocheckpoint", checkpoint_pages.to_string())
+        });
+    }
+    Database::connect(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {}", redact(&e.to_string())))
 }
 
 /// How to split `n` rows into statements of at most `max` rows each so that statements
