@@ -9,7 +9,7 @@ JOBS=${1:-100000}
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 CONCURRENCY=${CONCURRENCY:-512}
 
-cargo build --release --example bench_jobs >&2
+cargo build --release -p salesos --example bench_jobs >&2
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS salesos_bench_jobs" -c "CREATE DATABASE salesos_bench_jobs" >&2
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS salesos_bench_graphile" -c "CREATE DATABASE salesos_bench_graphile" >&2
 (cd bench/graphile && npm install --no-audit --no-fund --silent >&2)

@@ -8,7 +8,7 @@ EVENTS=${1:-20000}
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 CONCURRENCY=${CONCURRENCY:-256}
 
-cargo build --release --example bench_webhooks >&2
+cargo build --release -p salesos --example bench_webhooks >&2
 for round in 1 2 3; do
   ./target/release/examples/bench_webhooks --events "$EVENTS" --concurrency "$CONCURRENCY"
 done

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use salesos::platform::{
+use salesos_platform::{
     runtime::{
         jobs::{self, NewJob},
         worker::{self, JobContext, JobHandler, Outcome, Registry, WorkerConfig},
@@ -73,8 +73,8 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
     let store = Store::connect(&settings).await?;
-    store.migrate().await?;
-    salesos::platform::store::exec(
+    store.migrate(&salesos::app::areas()?.migrations()).await?;
+    salesos_platform::store::exec(
         store.conn(),
         "DELETE FROM jobs WHERE kind = 'bench.noop'",
         vec![],
@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     loop {
         let row = store
             .conn()
-            .query_one_raw(salesos::platform::store::statement(
+            .query_one_raw(salesos_platform::store::statement(
                 store.backend(),
                 "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'bench.noop' AND state = 'succeeded'",
                 vec![],

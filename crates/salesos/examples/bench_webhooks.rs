@@ -17,14 +17,12 @@ use std::{
 use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
-use salesos::{
-    app::Application,
-    platform::{
-        audit::Actor,
-        auth::{Role, api_keys, onboarding},
-        runtime::events::{self, NewEvent},
-        settings::{Secret, Settings},
-    },
+use salesos::app::Application;
+use salesos_platform::{
+    audit::Actor,
+    auth::{Role, api_keys, onboarding},
+    runtime::events::{self, NewEvent},
+    settings::{Secret, Settings},
 };
 use sha2::Sha256;
 
@@ -64,19 +62,20 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(128);
     let dir = std::env::temp_dir().join(format!("salesos-bench-hooks-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let settings = Settings {
+    let mut settings = Settings {
         data_dir: dir.clone(),
         database_url: arg("--database-url").map(Secret::new),
         bind: "127.0.0.1:0".parse()?,
         db_max_connections: arg("--db-connections")
             .and_then(|v| v.parse().ok())
             .unwrap_or(16),
-        webhook_allow_http: true,
-        webhook_allow_private_networks: true,
         worker_concurrency: concurrency,
         rate_limit_per_minute: 1_000_000,
         ..Settings::default()
     };
+    let hooks = settings.section_mut::<salesos_webhooks::settings::WebhookSettings>();
+    hooks.allow_http = true;
+    hooks.allow_private_networks = true;
     let backend = if settings.database_url.is_some() {
         "postgres"
     } else {

@@ -1,8 +1,8 @@
-//! Application wiring: the only place that knows every area. It connects storage, builds
-//! the shared state, mounts each area's routes and pages behind the right gates, and runs
-//! the HTTP server.
+//! Application wiring: the only place that knows every area. [`areas`] lists them; the
+//! rest connects storage, builds the shared state, mounts what each area declares behind
+//! the right gates, and runs the HTTP server and the background work.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -10,7 +10,22 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
+};
+use salesos_platform::{
+    area::Areas,
+    auth::{middleware as auth_mw, onboarding},
+    error::Error,
+    http::{idempotency, security_headers, track_metrics},
+    runtime::{
+        bus::Bus,
+        consumer, cron, stream,
+        worker::{self, Registry, WorkerConfig},
+    },
+    settings::Settings,
+    state::AppState,
+    store::Store,
+    web::{self, Templates, pages},
 };
 use tokio::net::TcpListener;
 use tower_http::{
@@ -21,29 +36,23 @@ use tower_http::{
 };
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
-use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::{
-    domains::{accounts, contacts, imports, webhooks},
-    platform::{
-        audit,
-        auth::{api as keys_api, middleware as auth_mw, onboarding},
-        error::Error,
-        http::{idempotency, security_headers, track_metrics},
-        runtime::{
-            Noop, api as runtime_api,
-            bus::Bus,
-            cron, maintenance, stream,
-            worker::{self, Registry, WorkerConfig},
-        },
-        settings::Settings,
-        state::AppState,
-        store::Store,
-        web::{self, Templates, pages},
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        tag::TagBuilder,
     },
 };
+use utoipa_axum::router::OpenApiRouter;
+
+/// The areas of this build, in order: the platform's own first, then each business area
+/// after those it builds on. Adding an area is its crate plus one line here.
+pub fn areas() -> anyhow::Result<Areas> {
+    Areas::new(vec![
+        Box::new(salesos_platform::system::System),
+        Box::new(salesos_contacts::Contacts),
+        Box::new(salesos_webhooks::Webhooks),
+        Box::new(salesos_imports::Imports),
+    ])
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,17 +62,7 @@ use crate::{
                        errors are RFC 9457 problem+json; POST accepts `Idempotency-Key`.",
         version = env!("CARGO_PKG_VERSION")
     ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "contacts", description = "People you sell to"),
-        (name = "accounts", description = "Companies you sell to"),
-        (name = "api-keys", description = "Keys for API clients (admins)"),
-        (name = "audit", description = "Who changed what (admins)"),
-        (name = "jobs", description = "Background jobs and the dead-letter list"),
-        (name = "events", description = "The workspace's event log"),
-        (name = "webhooks", description = "Events pushed to your URLs, signed (Standard Webhooks)"),
-        (name = "imports", description = "CSV and XLSX files in: cleaned, deduplicated, merged, every row accounted for"),
-    )
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
@@ -84,36 +83,41 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API routes with their OpenAPI description. Routes that take whole files accept
-/// bodies up to `upload_limit`; every other route keeps the general limit.
-fn api_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(imports::api::upload_router().layer(DefaultBodyLimit::max(upload_limit)))
-        .merge(contacts::api::router())
-        .merge(accounts::api::router())
-        .merge(webhooks::api::router())
-        .merge(imports::api::router())
-        .routes(routes!(keys_api::list, keys_api::create))
-        .routes(routes!(keys_api::revoke))
-        .routes(routes!(audit::list))
-        .routes(routes!(runtime_api::list))
-        .routes(routes!(runtime_api::get))
-        .routes(routes!(runtime_api::retry))
-        .routes(routes!(runtime_api::cancel))
-        .routes(routes!(runtime_api::list_events))
+/// The API routes of every area with their OpenAPI description and tags.
+fn api_routes(settings: &Settings, areas: &Areas) -> OpenApiRouter<AppState> {
+    let mut doc = ApiDoc::openapi();
+    doc.tags = Some(
+        areas
+            .iter()
+            .flat_map(|a| a.api_tags().iter())
+            .map(|(name, description)| {
+                TagBuilder::new()
+                    .name(*name)
+                    .description(Some(*description))
+                    .build()
+            })
+            .collect(),
+    );
+    areas
+        .iter()
+        .fold(OpenApiRouter::with_openapi(doc), |router, area| {
+            router.merge(area.api(settings))
+        })
 }
 
-/// The job handlers this build runs.
-pub fn registry(settings: &Settings) -> anyhow::Result<Registry> {
-    Ok(Registry::default()
-        .with(Noop)
-        .with(maintenance::Cleanup)
-        .with(webhooks::delivery::Deliver::new(settings)?)
-        .with(imports::service::RunImport)
-        .with(contacts::search_index::IndexBacklog))
+/// The job handlers this build runs: every area's.
+pub fn registry(settings: &Settings, areas: &Areas) -> anyhow::Result<Registry> {
+    let mut registry = Registry::default();
+    for area in areas.iter() {
+        for handler in area.jobs(settings)? {
+            registry.add(handler)?;
+        }
+    }
+    Ok(registry)
 }
 
-/// Everything in the background of one node: the workers and the event consumers.
+/// Everything in the background of one node: the workers, the scheduler, the bus and
+/// every area's event consumers.
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -124,31 +128,32 @@ impl Background {
     pub async fn start(
         store: &Store,
         settings: &Settings,
+        areas: &Areas,
         config: WorkerConfig,
     ) -> anyhow::Result<Self> {
-        cron::ensure(
-            store.conn(),
-            cron::Schedule {
-                key: "system:maintenance.cleanup",
-                workspace_id: None,
-                expression: maintenance::SCHEDULE,
-                timezone: "UTC",
-                job_kind: maintenance::KIND,
-                payload: serde_json::json!({}),
-            },
-        )
-        .await?;
+        for area in areas.iter() {
+            for schedule in area.schedules() {
+                cron::ensure(store.conn(), schedule).await?;
+            }
+        }
         let config = WorkerConfig {
             lease: settings.job_lease,
             ..config
         };
         let (stop, rx) = tokio::sync::watch::channel(false);
         let bus = Bus::start(store, settings, rx.clone()).await?;
-        let tasks = vec![
+        let mut tasks = vec![
             cron::spawn(store.clone(), rx.clone()),
-            worker::spawn(store.clone(), registry(settings)?, config, rx.clone()),
-            webhooks::service::spawn_fan_out(store.clone(), settings.clone(), rx),
+            worker::spawn(
+                store.clone(),
+                registry(settings, areas)?,
+                config,
+                rx.clone(),
+            ),
         ];
+        for c in areas.consumers(settings)? {
+            tasks.push(consumer::spawn(store.clone(), c, rx.clone()));
+        }
         Ok(Self { stop, tasks, bus })
     }
 
@@ -163,8 +168,10 @@ impl Background {
 }
 
 /// The OpenAPI document of this build.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes(0).split_for_parts().1
+pub fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
+    Ok(api_routes(&Settings::default(), &areas()?)
+        .split_for_parts()
+        .1)
 }
 
 /// A built, bound, not yet serving SalesOS.
@@ -172,26 +179,29 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    areas: Arc<Areas>,
     setup_token: Option<String>,
 }
 
 impl Application {
     /// Connect, migrate, bind the listener, and build the router.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let areas = areas()?;
         let store = Store::connect(&settings).await?;
-        store.migrate().await?;
+        store.migrate(&areas.migrations()).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let setup_token = onboarding::setup_token_if_needed(&store)
             .await
             .map_err(|e| anyhow::anyhow!("cannot prepare first-run setup: {e}"))?;
-        let state = AppState::new(settings, store, templates()?)?;
-        let router = router(state.clone());
+        let state = AppState::new(settings, store, Templates::new(&areas)?)?;
+        let router = router(state.clone(), &areas)?;
         Ok(Self {
             listener,
             router,
             state,
+            areas: Arc::new(areas),
             setup_token,
         })
     }
@@ -236,6 +246,7 @@ impl Application {
         let background = Background::start(
             &self.state.store,
             &self.state.settings,
+            &self.areas,
             WorkerConfig {
                 concurrency: self.state.settings.worker_concurrency.max(1),
                 ..WorkerConfig::default()
@@ -255,17 +266,15 @@ impl Application {
     }
 }
 
-fn templates() -> anyhow::Result<Templates> {
-    Templates::with(&[
-        contacts::ui::TEMPLATES,
-        accounts::ui::TEMPLATES,
-        imports::ui::TEMPLATES,
-        crate::platform::runtime::ui::TEMPLATES,
-    ])
-}
-
-fn router(state: AppState) -> Router {
-    let (api, openapi) = api_routes(state.settings.max_upload_bytes).split_for_parts();
+fn router(state: AppState, areas: &Areas) -> anyhow::Result<Router> {
+    let (api, openapi) = api_routes(&state.settings, areas).split_for_parts();
+    let consumers: Arc<Vec<&'static str>> = Arc::new(
+        areas
+            .consumers(&state.settings)?
+            .iter()
+            .map(|c| c.name())
+            .collect(),
+    );
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let api = api
         .route("/api/v1/stream", get(stream::open))
@@ -278,21 +287,9 @@ fn router(state: AppState) -> Router {
             auth_mw::require_caller,
         ));
 
-    let pages_behind_login = Router::new()
-        .merge(contacts::ui::router())
-        .merge(accounts::ui::router())
-        .merge(imports::ui::router())
-        .merge(crate::platform::runtime::ui::router())
-        .route("/app", get(pages::home))
-        .route(
-            "/app/settings/api-keys",
-            get(pages::api_keys_page).post(pages::api_keys_create),
-        )
-        .route(
-            "/app/settings/api-keys/{id}/revoke",
-            post(pages::api_keys_revoke),
-        )
-        .route("/logout", post(pages::logout))
+    let pages_behind_login = areas
+        .iter()
+        .fold(Router::new(), |router, area| router.merge(area.pages()))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             web::require_session,
@@ -302,7 +299,10 @@ fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(move |state: State<AppState>| metrics(state, consumers.clone())),
+        )
         .route("/assets/{name}", get(web::asset))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/setup", get(pages::setup_form).post(pages::setup))
@@ -330,7 +330,7 @@ fn router(state: AppState) -> Router {
     for (name, value) in security_headers() {
         app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
-    app.layer(
+    Ok(app.layer(
         TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req
                 .headers()
@@ -344,7 +344,7 @@ fn router(state: AppState) -> Router {
     )
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-    .with_state(state)
+    .with_state(state))
 }
 
 /// Errors produced by layers outside our handlers (an oversized body, a method the route
@@ -363,7 +363,7 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let mapped = match status {
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
         StatusCode::METHOD_NOT_ALLOWED => {
-            let mut r = crate::platform::http::problem::Problem::new(
+            let mut r = salesos_platform::http::problem::Problem::new(
                 status,
                 "method-not-allowed",
                 "Method not allowed",
@@ -404,7 +404,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     if state.store.ping().await {
         Json(serde_json::json!({"status": "ready", "database": "ok"})).into_response()
     } else {
-        crate::platform::http::problem::Problem::new(
+        salesos_platform::http::problem::Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",
@@ -414,7 +414,13 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, consumers: Arc<Vec<&'static str>>) -> Response {
+    for name in consumers.iter() {
+        match consumer::lag(state.store.conn(), name).await {
+            Ok(lag) => state.metrics.consumer_lag(name, lag),
+            Err(e) => tracing::warn!(consumer = name, error = %e, "cannot read consumer lag"),
+        }
+    }
     let (open, idle) = state.store.pool_state();
     state
         .metrics

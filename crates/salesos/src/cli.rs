@@ -7,16 +7,18 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{
-    app::{Application, shutdown_signal},
-    platform::{
-        audit::Actor,
-        auth::{Role, api_keys, onboarding, store as auth_store},
-        settings::{BusKind, Secret, Settings},
-        store::Store,
-        telemetry,
-    },
+use salesos_imports::cli as imports_cli;
+use salesos_platform::{
+    audit::{self, Actor},
+    auth::{Role, api_keys, onboarding, store as auth_store},
+    error::Error,
+    runtime::worker::WorkerConfig,
+    settings::{BusKind, Secret, Settings},
+    store::Store,
+    telemetry,
 };
+
+use crate::app::{self, Application, shutdown_signal};
 
 #[derive(Parser)]
 #[command(
@@ -177,7 +179,7 @@ pub fn main() -> ExitCode {
 }
 
 fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
-    let mut s = Settings::load(std::env::vars())?;
+    let mut s = Settings::load(std::env::vars(), app::areas()?.sections())?;
     if let Some(dir) = &global.data_dir {
         s.data_dir = dir.clone();
     }
@@ -210,13 +212,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker { concurrency } => {
             telemetry::init_logging(settings.log_format);
+            let areas = app::areas()?;
             let store = Store::connect(&settings).await?;
-            store.migrate().await?;
-            let config = crate::platform::runtime::worker::WorkerConfig {
+            store.migrate(&areas.migrations()).await?;
+            let config = WorkerConfig {
                 concurrency: concurrency.unwrap_or(settings.worker_concurrency).max(1),
                 ..Default::default()
             };
-            let background = crate::app::Background::start(&store, &settings, config).await?;
+            let background = app::Background::start(&store, &settings, &areas, config).await?;
             eprintln!("SalesOS worker running; Ctrl-C to stop");
             shutdown_signal().await;
             background.stop().await;
@@ -224,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let store = Store::connect(&settings).await?;
-            store.migrate().await?;
+            store.migrate(&app::areas()?.migrations()).await?;
             println!("{}", serde_json::json!({"migrated": true}));
             Ok(())
         }
@@ -234,19 +237,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if std::env::var_os("SALESOS_LOG").is_some() {
                 telemetry::init_logging(settings.log_format);
             }
-            crate::domains::imports::cli::import(settings, args.into()).await
+            imports_cli::import(settings, &app::areas()?.migrations(), args.into()).await
         }
         Command::Export { what, workspace, q } => {
             let what = match what {
-                ExportWhat::Contacts => crate::domains::imports::cli::Export::Contacts,
-                ExportWhat::Accounts => crate::domains::imports::cli::Export::Accounts,
+                ExportWhat::Contacts => imports_cli::Export::Contacts,
+                ExportWhat::Accounts => imports_cli::Export::Accounts,
             };
-            crate::domains::imports::cli::export(settings, what, &workspace, q).await
+            imports_cli::export(settings, &app::areas()?.migrations(), what, &workspace, q).await
         }
     }
 }
 
-impl From<ImportArgs> for crate::domains::imports::cli::ImportCommand {
+impl From<ImportArgs> for imports_cli::ImportCommand {
     fn from(a: ImportArgs) -> Self {
         Self {
             file: a.file,
@@ -265,10 +268,10 @@ impl From<ImportArgs> for crate::domains::imports::cli::ImportCommand {
 
 async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     let store = Store::connect(&settings).await?;
-    store.migrate().await?;
+    store.migrate(&app::areas()?.migrations()).await?;
     match cmd {
         AdminCommand::IndexSearch => {
-            let n = crate::domains::contacts::search_index::catch_up(&store).await?;
+            let n = salesos_contacts::contacts::search_index::catch_up(&store).await?;
             println!("{}", serde_json::json!({"rows_indexed": n}));
         }
         AdminCommand::CreateUser {
@@ -309,7 +312,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             let issued = api_keys::issue(&txn, ws.id, role, &name, None, expires_at)
                 .await
                 .map_err(describe)?;
-            crate::platform::audit::record(&txn, &Actor::operator(), crate::platform::audit::Change {
+            audit::record(&txn, &Actor::operator(), audit::Change {
                 workspace_id: Some(ws.id),
                 action: "api_key.created",
                 entity_type: "api_key",
@@ -329,9 +332,9 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
 }
 
 /// Say which fields were wrong, for the terminal.
-fn describe(e: crate::platform::error::Error) -> anyhow::Error {
+fn describe(e: Error) -> anyhow::Error {
     match e {
-        crate::platform::error::Error::Invalid(errors) => anyhow::anyhow!(
+        Error::Invalid(errors) => anyhow::anyhow!(
             "invalid input: {}",
             errors
                 .iter()

@@ -1,12 +1,8 @@
 //! SalesOS: a self-hosted sales automation platform in one binary.
 //!
-//! Layout: [`model`] holds pure value rules; [`platform`] the technical base (settings,
-//! storage, auth, HTTP plumbing, telemetry, dashboard shell); [`domains`] one module per
-//! business area; [`app`] wires them into an [`app::Application`]; [`cli`] is the binary's
-//! command line.
+//! This crate is the wiring: [`app`] lists the areas (each its own crate, on the
+//! `salesos-platform` crate, whose pure values live in `salesos-model`) and builds an
+//! [`app::Application`] from them; [`cli`] is the binary's command line.
 
 pub mod app;
 pub mod cli;
-pub mod domains;
-pub mod model;
-pub mod platform;

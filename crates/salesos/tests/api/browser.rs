@@ -190,11 +190,11 @@ async fn sign_in_search_open_and_edit_a_contact() {
     c.goto(&app.url("/app/jobs")).await.expect("goto");
     wait_for_text(&c, "#live-status", "live").await;
     let txn = app.store.write().await.expect("txn");
-    let job = salesos::platform::runtime::jobs::enqueue(
+    let job = salesos_platform::runtime::jobs::enqueue(
         &txn,
-        salesos::platform::runtime::jobs::NewJob {
+        salesos_platform::runtime::jobs::NewJob {
             workspace_id: Some(app.workspace_id),
-            ..salesos::platform::runtime::jobs::NewJob::new(
+            ..salesos_platform::runtime::jobs::NewJob::new(
                 "noop",
                 json!({"steps": 5, "step_ms": 400}),
             )

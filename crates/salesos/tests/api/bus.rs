@@ -7,7 +7,7 @@ use std::{collections::HashSet, time::Duration};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
-use salesos::platform::{
+use salesos_platform::{
     runtime::bus::{self, BusKind, STREAM},
     store::exec,
 };
@@ -186,11 +186,12 @@ async fn committed_events_reach_jetstream_once_in_order_and_the_live_stream() {
 async fn an_unreachable_bus_stops_startup_with_a_clear_error() {
     let (mut settings, _guard) = crate::helpers::empty_settings().await;
     settings.bus = BusKind::Nats("nats://127.0.0.1:1".into());
-    let store = salesos::platform::store::Store::connect(&settings)
+    let store = salesos_platform::store::Store::connect(&settings)
         .await
         .expect("store");
-    store.migrate().await.expect("migrate");
-    let err = salesos::app::Background::start(&store, &settings, Default::default())
+    let areas = salesos::app::areas().expect("areas");
+    store.migrate(&areas.migrations()).await.expect("migrate");
+    let err = salesos::app::Background::start(&store, &settings, &areas, Default::default())
         .await
         .err()
         .expect("must fail");

@@ -3,7 +3,8 @@
 use std::process::{Command, Output};
 
 use reqwest::StatusCode;
-use salesos::{app::Application, platform::settings::Settings};
+use salesos::app::Application;
+use salesos_platform::settings::Settings;
 
 use crate::helpers::empty_settings;
 

@@ -1,5 +1,5 @@
 use reqwest::StatusCode;
-use salesos::platform::auth::Role;
+use salesos_platform::auth::Role;
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -5,14 +5,12 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use reqwest::{Client, Method, Response, StatusCode};
-use salesos::{
-    app::Application,
-    platform::{
-        audit::Actor,
-        auth::{Role, api_keys, onboarding},
-        settings::{Secret, Settings},
-        store::Store,
-    },
+use salesos::app::Application;
+use salesos_platform::{
+    audit::Actor,
+    auth::{Role, api_keys, onboarding},
+    settings::{Secret, Settings},
+    store::Store,
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;

@@ -428,16 +428,16 @@ async fn an_import_killed_mid_way_resumes_without_duplicates() {
     // A node starts the import and dies after its first batches: the job is held under a
     // lease no one renews, and the run is dropped mid-batch.
     let id = Uuid::now_v7();
-    let options = salesos::domains::imports::engine::ImportOptions::default();
-    salesos::domains::imports::service::start(
+    let options = salesos_imports::engine::ImportOptions::default();
+    salesos_imports::service::start(
         &app.store,
-        &salesos::platform::audit::Actor::operator(),
+        &salesos_platform::audit::Actor::operator(),
         app.workspace_id,
         None,
         id,
         &shown,
         i64::try_from(std::fs::metadata(&path).expect("meta").len()).expect("size"),
-        salesos::domains::imports::service::Source::Path(&shown),
+        salesos_imports::service::Source::Path(&shown),
         &options,
         false,
         Some(("crashed-node", Duration::from_secs(2))),
@@ -447,7 +447,7 @@ async fn an_import_killed_mid_way_resumes_without_duplicates() {
     let store = app.store.clone();
     let run = tokio::spawn(async move {
         let quiet = |_: i32, _: String| {};
-        salesos::domains::imports::engine::run(&store, id, &quiet).await
+        salesos_imports::engine::run(&store, id, &quiet).await
     });
     loop {
         let a = app.get(&format!("/api/v1/imports/{id}")).await;
@@ -706,7 +706,7 @@ async fn imported_contacts_are_searchable_before_and_after_the_index_catches_up(
     };
     // Right after the import (the index may still be catching up).
     assert_eq!(found("ovelac").await, ["ada@analytical.test"]);
-    salesos::domains::contacts::search_index::catch_up(&app.store)
+    salesos_contacts::contacts::search_index::catch_up(&app.store)
         .await
         .expect("index");
     if app.store.backend() == sea_orm::DbBackend::Sqlite {
@@ -746,7 +746,7 @@ async fn deferred_search_rows_that_follow_on_extend_one_range() {
     if app.store.backend() != sea_orm::DbBackend::Sqlite {
         return; // PostgreSQL indexes every row as it is written.
     }
-    use salesos::domains::contacts::search_index::defer;
+    use salesos_contacts::contacts::search_index::defer;
     let txn = app.store.write().await.expect("txn");
     for (low, high) in [(1, 4096), (4097, 8192), (8193, 9000), (12000, 12500)] {
         defer(&txn, low, high).await.expect("defer");

@@ -9,7 +9,7 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use salesos::platform::runtime::{
+use salesos_platform::runtime::{
     jobs::{self, Enqueued, NewJob},
     worker::{self, JobContext, JobHandler, Outcome, Registry, WorkerConfig},
 };
@@ -220,7 +220,7 @@ async fn unique_jobs_are_not_queued_twice_and_cancel_works() {
     assert!(matches!(enqueue(&app, job()).await, Enqueued::Created(_)));
 
     let (_, viewer) = app
-        .member("viewer@acme.test", salesos::platform::auth::Role::Viewer)
+        .member("viewer@acme.test", salesos_platform::auth::Role::Viewer)
         .await;
     let refused = app
         .call(
@@ -391,7 +391,7 @@ async fn the_event_log_reads_in_order_with_filters_and_paging() {
 
 #[tokio::test]
 async fn cron_ticks_fire_once_however_many_nodes_tick() {
-    use salesos::platform::runtime::cron;
+    use salesos_platform::runtime::cron;
     let app = spawn_app().await;
     cron::ensure(
         app.store.conn(),
@@ -458,7 +458,7 @@ async fn scheduled_cleanup_removes_expired_state() {
         .expect("post");
     assert_eq!(res.status(), StatusCode::CREATED);
     let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
-    salesos::platform::store::exec(
+    salesos_platform::store::exec(
         app.store.conn(),
         "UPDATE idempotency_keys SET created_at = $1",
         vec![two_days_ago.into()],
@@ -467,7 +467,7 @@ async fn scheduled_cleanup_removes_expired_state() {
     .expect("age the key");
     let id = enqueue(
         &app,
-        NewJob::new(salesos::platform::runtime::maintenance::KIND, json!({})),
+        NewJob::new(salesos_platform::runtime::maintenance::KIND, json!({})),
     )
     .await
     .id();
@@ -537,10 +537,10 @@ async fn the_jobs_page_lists_dead_letters_and_replays_them() {
 
 #[tokio::test]
 async fn bulk_writes_keep_order_uniqueness_and_leases() {
-    use salesos::platform::runtime::events::{self, NewEvent};
+    use salesos_platform::runtime::events::{self, NewEvent};
     let app = spawn_app().await;
     let other = uuid::Uuid::now_v7();
-    salesos::platform::store::exec(
+    salesos_platform::store::exec(
         app.store.conn(),
         "INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, 'bulk-other', 'Other', $2)",
         vec![other.into(), chrono::Utc::now().into()],
@@ -654,7 +654,7 @@ async fn bulk_writes_keep_order_uniqueness_and_leases() {
 
 #[tokio::test]
 async fn many_concurrent_writers_all_commit_in_turn() {
-    use salesos::platform::runtime::events::{self, NewEvent};
+    use salesos_platform::runtime::events::{self, NewEvent};
     let app = spawn_app().await;
     let writers: Vec<_> = (0..64)
         .map(|i| {

@@ -14,7 +14,7 @@ use std::{
 
 use async_nats::jetstream;
 use axum::{Router, http::HeaderMap, routing::post};
-use salesos::platform::store::{Store, statement};
+use salesos_platform::store::{Store, statement};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use serde_json::{Value, json};
 
@@ -374,6 +374,6 @@ async fn nodes_share_work_and_survive_one_killed_mid_job() {
     survivor.stop();
     server.stop();
     let _ = js
-        .delete_consumer_from_stream(&durable, salesos::platform::runtime::bus::STREAM)
+        .delete_consumer_from_stream(&durable, salesos_platform::runtime::bus::STREAM)
         .await;
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use salesos::platform::runtime::{
+use salesos_platform::runtime::{
     events::{self, NewEvent},
     jobs::{self, NewJob},
 };
@@ -237,8 +237,12 @@ async fn job_progress_is_streamed_live() {
     .expect("enqueue")
     .id();
     app.store.commit(txn).await.expect("commit");
+    // Progress notes go out as the job reports them; the completion is an event, relayed
+    // from the event log after its commit, so it may overtake the last note (on
+    // PostgreSQL the relay is woken by NOTIFY). Read until both have come.
     let mut seen = Vec::new();
-    loop {
+    let mut completed = false;
+    while !completed || seen.last() != Some(&100) {
         let m = next_json(&mut ws, Duration::from_secs(10))
             .await
             .expect("progress or completion");
@@ -249,7 +253,7 @@ async fn job_progress_is_streamed_live() {
             }
             Some("event") if m["topic"] == "job.completed" => {
                 assert_eq!(m["data"]["data"]["job_id"], id.to_string());
-                break;
+                completed = true;
             }
             _ => {}
         }

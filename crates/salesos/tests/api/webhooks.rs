@@ -11,6 +11,7 @@ use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
+use salesos_webhooks::settings::WebhookSettings;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -118,9 +119,10 @@ fn verify(secret: &str, r: &Received) -> bool {
 
 async fn app_for_webhooks() -> TestApp {
     spawn_app_with(|s| {
-        s.webhook_allow_http = true;
-        s.webhook_allow_private_networks = true;
-        s.webhook_retry_schedule = vec![0.0, 0.2, 0.2];
+        let hooks = s.section_mut::<WebhookSettings>();
+        hooks.allow_http = true;
+        hooks.allow_private_networks = true;
+        hooks.retry_schedule = vec![0.0, 0.2, 0.2];
     })
     .await
 }
@@ -348,8 +350,9 @@ async fn rotated_secrets_sign_with_both_during_the_overlap() {
 #[tokio::test]
 async fn private_addresses_are_refused_unless_allowed() {
     let app = spawn_app_with(|s| {
-        s.webhook_allow_http = true;
-        s.webhook_retry_schedule = vec![0.0, 0.1];
+        let hooks = s.section_mut::<WebhookSettings>();
+        hooks.allow_http = true;
+        hooks.retry_schedule = vec![0.0, 0.1];
     })
     .await;
     let (rx, addr) = Receiver::start().await;
@@ -401,7 +404,7 @@ async fn webhook_input_is_validated_and_admin_only() {
         .await;
     assert_eq!(none.problem_fields(), ["events"]);
     let (_, manager) = app
-        .member("m@acme.test", salesos::platform::auth::Role::Manager)
+        .member("m@acme.test", salesos_platform::auth::Role::Manager)
         .await;
     let refused = app
         .call(reqwest::Method::GET, "/api/v1/webhooks", &manager, None)
@@ -412,10 +415,11 @@ async fn webhook_input_is_validated_and_admin_only() {
 #[tokio::test]
 async fn a_hanging_endpoint_does_not_hold_up_the_others() {
     let app = spawn_app_with(|s| {
-        s.webhook_allow_http = true;
-        s.webhook_allow_private_networks = true;
-        s.webhook_retry_schedule = vec![0.0; 10];
-        s.webhook_timeout = Duration::from_secs(1);
+        let hooks = s.section_mut::<WebhookSettings>();
+        hooks.allow_http = true;
+        hooks.allow_private_networks = true;
+        hooks.retry_schedule = vec![0.0; 10];
+        hooks.timeout = Duration::from_secs(1);
         s.worker_concurrency = 4;
     })
     .await;

@@ -1,0 +1,224 @@
+//! Queries for accounts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use uuid::Uuid;
+
+use super::model::{AccountFields, AccountStatus};
+use crate::platform::{
+    auth::OwnerScope,
+    error::Error,
+    http::pagination::Cursor,
+    store::{
+        UniqueKey, exec, find_in_workspace,
+        query::{
+            KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
+            search_terms, update_sql,
+        },
+        statement,
+    },
+};
+
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct AccountRow {
+    pub id: Uuid,
+    pub name: String,
+    pub domain: Option<String>,
+    pub industry: Option<String>,
+    pub company_size: Option<String>,
+    pub annual_revenue_micros: Option<i64>,
+    pub location: Option<String>,
+    pub fit_score: Option<f64>,
+    pub intent_score: Option<f64>,
+    pub status: String,
+    pub owner_id: Option<Uuid>,
+    pub crm_ids: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One domain per account in a workspace.
+pub(crate) const DOMAIN_KEY: UniqueKey = UniqueKey {
+    index: "accounts_domain",
+    table: "accounts",
+    columns: &["workspace_id", "domain"],
+};
+
+pub(crate) const COLUMNS: &str = "id, name, domain, industry, company_size, annual_revenue_micros, location, \
+    fit_score, intent_score, status, owner_id, crm_ids, metadata, created_at, updated_at";
+
+pub(crate) const WRITABLE: [&str; 14] = [
+    "name",
+    "domain",
+    "industry",
+    "company_size",
+    "annual_revenue_micros",
+    "location",
+    "fit_score",
+    "intent_score",
+    "status",
+    "owner_id",
+    "crm_ids",
+    "metadata",
+    "search_text",
+    "name_key",
+];
+
+impl AccountRow {
+    pub fn fields(&self) -> AccountFields {
+        AccountFields {
+            name: self.name.clone(),
+            domain: self.domain.clone(),
+            industry: self.industry.clone(),
+            company_size: self.company_size.as_deref().and_then(|s| s.parse().ok()),
+            annual_revenue_micros: self.annual_revenue_micros,
+            location: self.location.clone(),
+            fit_score: self.fit_score,
+            intent_score: self.intent_score,
+            status: Some(self.status.parse().unwrap_or(AccountStatus::Prospect)),
+            owner_id: self.owner_id,
+            crm_ids: serde_json::from_value::<BTreeMap<String, String>>(self.crm_ids.clone())
+                .unwrap_or_default(),
+            metadata: match &self.metadata {
+                serde_json::Value::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            },
+        }
+    }
+}
+
+pub(crate) fn writable_values(f: &AccountFields) -> Vec<Value> {
+    vec![
+        f.name.clone().into(),
+        f.domain.clone().into(),
+        f.industry.clone().into(),
+        f.company_size.map(|s| s.as_str().to_owned()).into(),
+        f.annual_revenue_micros.into(),
+        f.location.clone().into(),
+        f.fit_score.into(),
+        f.intent_score.into(),
+        f.status.unwrap_or(AccountStatus::Prospect).as_str().into(),
+        f.owner_id.into(),
+        serde_json::to_value(&f.crm_ids).unwrap_or_default().into(),
+        serde_json::Value::Object(f.metadata.clone()).into(),
+        f.search_text().into(),
+        super::model::company_key(&f.name).into(),
+    ]
+}
+
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+    f: &AccountFields,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut columns = vec!["id", "workspace_id"];
+    columns.extend(WRITABLE);
+    columns.extend(["created_at", "updated_at"]);
+    let mut values: Vec<Value> = vec![id.into(), workspace_id.into()];
+    values.extend(writable_values(f));
+    values.extend([at.into(), at.into()]);
+    exec(conn, &insert_sql("accounts", &columns), values).await?;
+    Ok(())
+}
+
+pub async fn update<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+    f: &AccountFields,
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut values = writable_values(f);
+    values.extend([at.into(), workspace_id.into(), id.into()]);
+    exec(conn, &update_sql("accounts", &WRITABLE), values).await
+}
+
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<AccountRow>, DbErr> {
+    find_in_workspace(conn, "accounts", COLUMNS, workspace_id, id).await
+}
+
+pub async fn delete<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<u64, DbErr> {
+    exec(
+        conn,
+        "DELETE FROM accounts WHERE workspace_id = $1 AND id = $2",
+        vec![workspace_id.into(), id.into()],
+    )
+    .await
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub q: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub owner_id: Option<Option<Uuid>>,
+    pub domain: Option<String>,
+    pub ranges: TimeRanges,
+}
+
+pub const SORTS: &[SortField] = &[
+    SortField {
+        name: "created_at",
+        column: "created_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "updated_at",
+        column: "updated_at",
+        kind: KeyKind::Timestamp,
+    },
+    SortField {
+        name: "name",
+        column: "name",
+        kind: KeyKind::Text,
+    },
+];
+
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    filter: &Filter,
+    scope: OwnerScope,
+    sort: &Sort,
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Result<Vec<AccountRow>, Error> {
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1"
+    ));
+    b.values.push(workspace_id.into());
+    b.owner_scope(scope)
+        .owner_is(filter.owner_id)
+        .time_ranges(&filter.ranges);
+    if let Some(s) = filter.status {
+        b.and("status", "=", s.as_str());
+    }
+    if let Some(d) = &filter.domain {
+        b.and("domain", "=", d.clone());
+    }
+    if let Some(q) = &filter.q {
+        for t in search_terms(q) {
+            let p = b.bind(format!("%{}%", like_escape(&t)));
+            b.push(&format!(" AND search_text LIKE {p} ESCAPE '\\'"));
+        }
+    }
+    if let Some(c) = after {
+        sort.after(&mut b, "", c)?;
+    }
+    b.push(&sort.order_by(""));
+    b.push(&format!(" LIMIT {}", limit + 1));
+    let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+    Ok(AccountRow::find_by_statement(stmt).all(conn).await?)
+}

@@ -1,0 +1,98 @@
+//! Many contacts at once, for other areas' bulk work (imports): lookups by email, name key
+//! and id, and one multi-row insert whose search indexing SQLite defers (see
+//! [`search_index`](super::search_index)), in the caller's transaction. The SQL and the
+//! column lists stay here.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use uuid::Uuid;
+
+use super::{
+    model::ContactFields,
+    search_index,
+    store::{self, COLUMNS, WRITABLE, writable_values},
+};
+use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in};
+
+pub use store::{ContactRow, update};
+
+/// The workspace's contacts with one of `emails` (lower-cased, as stored).
+pub async fn find_by_emails<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    emails: Vec<String>,
+) -> Result<Vec<ContactRow>, DbErr> {
+    let head = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND email IN");
+    select_in(conn, &head, workspace_id, emails).await
+}
+
+/// The workspace's contacts whose [`name_key`](super::model::name_key) is one of `keys`.
+pub async fn find_by_name_keys<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    keys: Vec<String>,
+) -> Result<Vec<ContactRow>, DbErr> {
+    let head = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND name_key IN");
+    select_in(conn, &head, workspace_id, keys).await
+}
+
+/// The workspace's contacts among `ids`.
+pub async fn find_by_ids<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    ids: Vec<Uuid>,
+) -> Result<Vec<ContactRow>, DbErr> {
+    let head = by_ids_in_workspace(conn.get_database_backend(), "contacts", COLUMNS);
+    select_in(conn, &head, workspace_id, ids).await
+}
+
+/// Insert new contacts, created and updated `at`, in multi-row statements. On SQLite
+/// they get consecutive row ids, one range the search index takes in later.
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: Uuid,
+    contacts: &[(Uuid, &ContactFields)],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let sqlite = conn.get_database_backend() == DbBackend::Sqlite;
+    let first_rid = if sqlite {
+        search_index::next_rid(conn).await?
+    } else {
+        0
+    };
+    let mut rid = first_rid;
+    let rows = contacts
+        .iter()
+        .map(|(id, fields)| {
+            let mut row: Vec<Value> = Vec::with_capacity(WRITABLE.len() + 5);
+            if sqlite {
+                row.push(rid.into());
+                rid += 1;
+            }
+            row.extend([(*id).into(), workspace_id.into()]);
+            row.extend(writable_values(fields));
+            row.extend([at.into(), at.into()]);
+            row
+        })
+        .collect();
+    let mut columns = if sqlite {
+        vec!["rid", "id", "workspace_id"]
+    } else {
+        vec!["id", "workspace_id"]
+    };
+    columns.extend(WRITABLE);
+    columns.extend(["created_at", "updated_at"]);
+    if sqlite {
+        search_index::defer(conn, first_rid, rid - 1).await?;
+    }
+    exec_rows(
+        conn,
+        &format!("INSERT INTO contacts ({}) {{rows}}", columns.join(", ")),
+        rows,
+    )
+    .await
+    .map(drop)
+}

@@ -1,0 +1,9 @@
+//! The tables of webhooks, in order.
+
+mod m0003_webhooks;
+
+use salesos_platform::store::migrations::Migration;
+
+pub fn all() -> Vec<Box<dyn Migration>> {
+    vec![Box::new(m0003_webhooks::Migration)]
+}
