@@ -6,14 +6,14 @@ use axum::Router;
 use salesos_platform::{
     area::{Area, NavEntry},
     auth::Action,
-    runtime::worker::JobHandler,
+    runtime::{topics::Topic, worker::JobHandler},
     settings::Settings,
     state::AppState,
     store::migrations::Migration,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{accounts, actions, contacts, migrations};
+use crate::{accounts, actions, contacts, migrations, topics};
 
 pub struct Contacts;
 
@@ -91,6 +91,10 @@ impl Area for Contacts {
 
     fn migrations(&self) -> Vec<Box<dyn Migration>> {
         migrations::all()
+    }
+
+    fn topics(&self) -> &'static [Topic] {
+        topics::ALL
     }
 
     fn actions(&self) -> &'static [Action] {

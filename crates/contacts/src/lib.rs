@@ -10,6 +10,7 @@ pub mod activities;
 mod area;
 pub mod contacts;
 mod migrations;
+pub mod topics;
 
 pub use area::Contacts;
 

@@ -6,14 +6,14 @@ use axum::{Router, extract::DefaultBodyLimit};
 use salesos_platform::{
     area::{Area, Asset, NavEntry},
     auth::Action,
-    runtime::worker::JobHandler,
+    runtime::{topics::Topic, worker::JobHandler},
     settings::{AnySection, Settings},
     state::AppState,
     store::migrations::Migration,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{actions, api, migrations, service, settings::ImportSettings, ui};
+use crate::{actions, api, migrations, service, settings::ImportSettings, topics, ui};
 
 pub struct Imports;
 
@@ -75,6 +75,10 @@ impl Area for Imports {
 
     fn settings(&self) -> Option<Box<dyn AnySection>> {
         Some(Box::new(ImportSettings::default()))
+    }
+
+    fn topics(&self) -> &'static [Topic] {
+        topics::ALL
     }
 
     fn actions(&self) -> &'static [Action] {

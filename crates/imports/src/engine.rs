@@ -761,8 +761,8 @@ impl Writer<'_> {
             self.phases.lap("insert_contacts");
             let mut bulk = Vec::new();
             for (event_type, mut ids) in [
-                ("contact.bulk_created", events_created),
-                ("contact.bulk_updated", events_updated),
+                (crate::topics::CONTACTS_IMPORTED.name, events_created),
+                (crate::topics::CONTACTS_REIMPORTED.name, events_updated),
             ] {
                 if ids.is_empty() {
                     continue;
@@ -774,11 +774,12 @@ impl Writer<'_> {
                     entity_type: "import",
                     entity_id: Some(self.import.id.to_string()),
                     source: "import",
-                    data: serde_json::json!({
-                        "import_id": self.import.id,
-                        "count": ids.len(),
-                        "contact_ids": ids,
-                    }),
+                    data: serde_json::to_value(crate::topics::ContactsImported {
+                        import_id: self.import.id,
+                        count: ids.len(),
+                        contact_ids: &ids,
+                    })
+                    .unwrap_or_default(),
                 });
             }
             if !bulk.is_empty() {

@@ -16,6 +16,7 @@ pub mod read;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod topics;
 pub mod ui;
 
 pub use area::Imports;

@@ -20,7 +20,7 @@ use crate::platform::{
     http::pagination::{Page, page_size},
     runtime::{
         events::{self, NewEvent},
-        jobs::{self, NewJob},
+        jobs::{self, JobKind, NewJob},
         worker::{self, JobContext, JobHandler, Outcome as JobOutcome},
     },
     store::Store,
@@ -154,7 +154,7 @@ pub async fn start(
         workspace_id: Some(workspace_id),
         max_attempts: 5,
         unique_key: Some(id.to_string()),
-        ..NewJob::new(KIND, serde_json::json!({ "import_id": id }))
+        ..NewJob::of::<RunImport>(&ImportRef { import_id: id })
     };
     let job_id = match held_by {
         Some((owner, lease)) => {
@@ -410,6 +410,17 @@ pub async fn rejected_csv(
 /// The job that runs an import.
 pub struct RunImport;
 
+/// The payload of an import job: which import to run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportRef {
+    pub import_id: Uuid,
+}
+
+impl JobKind for RunImport {
+    const KIND: &'static str = KIND;
+    type Payload = ImportRef;
+}
+
 #[async_trait::async_trait]
 impl JobHandler for RunImport {
     fn kind(&self) -> &'static str {
@@ -425,14 +436,9 @@ impl JobHandler for RunImport {
     }
 
     async fn run(&self, ctx: &JobContext) -> JobOutcome {
-        let Some(id) = ctx
-            .job
-            .payload
-            .get("import_id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-        else {
-            return JobOutcome::Fail("the job names no import".into());
+        let id = match ctx.payload::<RunImport>() {
+            Ok(p) => p.import_id,
+            Err(e) => return JobOutcome::Fail(e),
         };
         // The engine records progress on the import and the job in each batch's
         // transaction; live subscribers hear it from here.
@@ -494,20 +500,21 @@ async fn finish(
         NewEvent {
             workspace_id: import.workspace_id,
             event_type: if error.is_none() {
-                "import.completed"
+                crate::topics::IMPORT_COMPLETED.name
             } else {
-                "import.failed"
+                crate::topics::IMPORT_FAILED.name
             },
             entity_type: "import",
             entity_id: Some(id.to_string()),
             source: "import",
-            data: serde_json::json!({
-                "import_id": id,
-                "file_name": import.file_name,
-                "dry_run": import.dry_run,
-                "counts": counts,
-                "error": error,
-            }),
+            data: serde_json::to_value(crate::topics::ImportFinished {
+                import_id: id,
+                file_name: &import.file_name,
+                dry_run: import.dry_run,
+                counts,
+                error,
+            })
+            .unwrap_or_default(),
         },
     )
     .await?;

@@ -11,7 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     auth::{Action, Role},
-    runtime::{consumer::Consumer, cron::Schedule, worker::JobHandler},
+    runtime::{
+        consumer::Consumer,
+        cron::Schedule,
+        topics::{Topic, Topics},
+        worker::JobHandler,
+    },
     settings::{AnySection, Settings},
     state::AppState,
     store::migrations::Migration,
@@ -79,6 +84,11 @@ pub trait Area: Send + Sync {
 
     /// The permissions it defines, and which roles hold them.
     fn actions(&self) -> &'static [Action] {
+        &[]
+    }
+
+    /// The events it emits: name, description and the type of their `data`.
+    fn topics(&self) -> &'static [Topic] {
         &[]
     }
 
@@ -171,6 +181,15 @@ impl Areas {
             );
         }
         Ok(all)
+    }
+
+    /// Every topic any area emits.
+    pub fn topics(&self) -> anyhow::Result<Topics> {
+        Topics::new(
+            self.iter()
+                .flat_map(|a| a.topics().iter().copied())
+                .collect(),
+        )
     }
 
     /// Every area's settings section, with its defaults, for [`Settings::load`].

@@ -6,6 +6,7 @@ use std::{ops::Deref, sync::Arc};
 use crate::{
     auth::{api_keys::KeyCache, sessions::SessionPolicy},
     http::ratelimit::RateLimiter,
+    runtime::topics::Topics,
     settings::Settings,
     store::Store,
     telemetry::Metrics,
@@ -26,10 +27,17 @@ pub struct Shared {
     pub login_limiter: RateLimiter,
     pub metrics: Metrics,
     pub templates: Templates,
+    /// Every event type this build emits.
+    pub topics: Topics,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Store, templates: Templates) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        templates: Templates,
+        topics: Topics,
+    ) -> anyhow::Result<Self> {
         let sessions = SessionPolicy {
             idle_timeout: settings.session_idle_timeout,
             max_age: settings.session_max_age,
@@ -41,6 +49,7 @@ impl AppState {
             keys: KeyCache::default(),
             metrics: Metrics::new()?,
             templates,
+            topics,
             sessions,
             settings,
             store,

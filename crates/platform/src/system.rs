@@ -15,7 +15,12 @@ use crate::{
     audit,
     auth::{Action, actions, api as keys_api},
     runtime::{
-        Noop, api as runtime_api, cron::Schedule, maintenance, ui as jobs_ui, worker::JobHandler,
+        Noop, api as runtime_api,
+        cron::Schedule,
+        maintenance,
+        topics::{self, Topic},
+        ui as jobs_ui,
+        worker::JobHandler,
     },
     settings::Settings,
     state::AppState,
@@ -115,6 +120,14 @@ impl Area for System {
 
     fn migrations(&self) -> Vec<Box<dyn Migration>> {
         migrations::platform()
+    }
+
+    fn topics(&self) -> &'static [Topic] {
+        &[
+            topics::JOB_COMPLETED,
+            topics::JOB_FAILED,
+            topics::JOB_PROGRESS,
+        ]
     }
 
     fn actions(&self) -> &'static [Action] {

@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
         .bearer_auth(&key.key)
         .json(
-            &serde_json::json!({"url": format!("http://{hook_addr}/hook"), "events": ["bench.*"]}),
+            &serde_json::json!({"url": format!("http://{hook_addr}/hook"), "events": ["contact.bulk_created"]}),
         )
         .send()
         .await?
@@ -158,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         let batch = (chunk * 1000..((chunk + 1) * 1000).min(n))
             .map(|i| NewEvent {
                 workspace_id: created.workspace_id,
-                event_type: "bench.ping",
+                event_type: "contact.bulk_created",
                 entity_type: "bench",
                 entity_id: Some(i.to_string()),
                 source: "api",

@@ -37,6 +37,8 @@ use tower_http::{
 use utoipa::{
     Modify, OpenApi,
     openapi::{
+        RefOr,
+        schema::Schema,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
         tag::TagBuilder,
     },
@@ -83,9 +85,20 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API routes of every area with their OpenAPI description and tags.
-fn api_routes(settings: &Settings, areas: &Areas) -> OpenApiRouter<AppState> {
+/// The API routes of every area with their OpenAPI description and tags, and the
+/// payload of every event topic as a schema named `topic.<name>`.
+fn api_routes(settings: &Settings, areas: &Areas) -> anyhow::Result<OpenApiRouter<AppState>> {
     let mut doc = ApiDoc::openapi();
+    let components = doc.components.get_or_insert_with(Default::default);
+    for topic in areas.topics()?.iter() {
+        let mut schema = (topic.payload)();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some(topic.description.to_owned());
+        }
+        components
+            .schemas
+            .insert(format!("topic.{}", topic.name), schema);
+    }
     doc.tags = Some(
         areas
             .iter()
@@ -98,11 +111,11 @@ fn api_routes(settings: &Settings, areas: &Areas) -> OpenApiRouter<AppState> {
             })
             .collect(),
     );
-    areas
+    Ok(areas
         .iter()
         .fold(OpenApiRouter::with_openapi(doc), |router, area| {
             router.merge(area.api(settings))
-        })
+        }))
 }
 
 /// The job handlers this build runs: every area's.
@@ -169,7 +182,7 @@ impl Background {
 
 /// The OpenAPI document of this build.
 pub fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
-    Ok(api_routes(&Settings::default(), &areas()?)
+    Ok(api_routes(&Settings::default(), &areas()?)?
         .split_for_parts()
         .1)
 }
@@ -195,7 +208,7 @@ impl Application {
         let setup_token = onboarding::setup_token_if_needed(&store)
             .await
             .map_err(|e| anyhow::anyhow!("cannot prepare first-run setup: {e}"))?;
-        let state = AppState::new(settings, store, Templates::new(&areas)?)?;
+        let state = AppState::new(settings, store, Templates::new(&areas)?, areas.topics()?)?;
         let router = router(state.clone(), &areas)?;
         Ok(Self {
             listener,
@@ -267,7 +280,7 @@ impl Application {
 }
 
 fn router(state: AppState, areas: &Areas) -> anyhow::Result<Router> {
-    let (api, openapi) = api_routes(&state.settings, areas).split_for_parts();
+    let (api, openapi) = api_routes(&state.settings, areas)?.split_for_parts();
     let consumers: Arc<Vec<&'static str>> = Arc::new(
         areas
             .consumers(&state.settings)?

@@ -97,7 +97,16 @@ async fn create(
 ) -> Result<(StatusCode, Json<Webhook>), Error> {
     Ok((
         StatusCode::CREATED,
-        Json(service::create(&state.store, &state.settings, &principal, input).await?),
+        Json(
+            service::create(
+                &state.store,
+                &state.settings,
+                &state.topics,
+                &principal,
+                input,
+            )
+            .await?,
+        ),
     ))
 }
 
@@ -121,7 +130,15 @@ async fn update(
     ApiJson(input): ApiJson<WebhookPatch>,
 ) -> Result<Json<Webhook>, Error> {
     Ok(Json(
-        service::update(&state.store, &state.settings, &principal, id, input).await?,
+        service::update(
+            &state.store,
+            &state.settings,
+            &state.topics,
+            &principal,
+            id,
+            input,
+        )
+        .await?,
     ))
 }
 

@@ -21,7 +21,10 @@ use super::{
     store::{self, AttemptRecord, Bundle},
 };
 use crate::platform::{
-    runtime::worker::{JobContext, JobHandler, Outcome},
+    runtime::{
+        jobs::JobKind,
+        worker::{JobContext, JobHandler, Outcome},
+    },
     settings::Settings,
     store::{Store, now},
 };
@@ -203,6 +206,17 @@ pub struct Deliver {
     reader: Reader,
 }
 
+/// The payload of a delivery job: which delivery to attempt.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryRef {
+    pub delivery_id: Uuid,
+}
+
+impl JobKind for Deliver {
+    const KIND: &'static str = DELIVER_JOB;
+    type Payload = DeliveryRef;
+}
+
 impl Deliver {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let hooks = settings.section::<WebhookSettings>();
@@ -264,14 +278,9 @@ impl JobHandler for Deliver {
 impl Deliver {
     async fn attempt(&self, ctx: &JobContext) -> Result<Outcome, sea_orm::DbErr> {
         let conn = ctx.store.conn();
-        let Some(id) = ctx
-            .job
-            .payload
-            .get("delivery_id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-        else {
-            return Ok(Outcome::Fail("payload has no delivery_id".into()));
+        let id = match ctx.payload::<Deliver>() {
+            Ok(p) => p.delivery_id,
+            Err(e) => return Ok(Outcome::Fail(e)),
         };
         let Some((endpoint, event)) = self.reader.read(&ctx.store, id).await? else {
             return Ok(Outcome::Fail("the delivery no longer exists".into()));

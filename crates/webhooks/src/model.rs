@@ -7,7 +7,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::platform::{error::FieldError, runtime::events};
+use crate::platform::{error::FieldError, runtime::topics::Topics};
 
 /// A new signing secret: `whsec_` and 32 random bytes in base64.
 pub fn new_secret() -> String {
@@ -135,18 +135,19 @@ pub fn check_url(raw: &str, allow_http: bool) -> Result<reqwest::Url, FieldError
 }
 
 /// Check a list of topic patterns.
-pub fn check_events(patterns: &[String]) -> Result<(), FieldError> {
+pub fn check_events(patterns: &[String], known: &Topics) -> Result<(), FieldError> {
     if patterns.is_empty() || patterns.len() > 50 {
         return Err(FieldError::new(
             "events",
             "list 1 to 50 topics, e.g. [\"contact.*\", \"email.sent\"]",
         ));
     }
-    match patterns.iter().position(|p| !events::valid_pattern(p)) {
-        Some(i) => Err(FieldError::new(
-            format!("events[{i}]"),
-            "is not a topic like `contact.created` or `email.*`",
-        )),
+    match patterns
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| known.check(p).err().map(|e| (i, e)))
+    {
+        Some((i, message)) => Err(FieldError::new(format!("events[{i}]"), message)),
         None => Ok(()),
     }
 }
@@ -235,12 +236,23 @@ mod tests {
         assert!(check_url("http://hooks.example.com/in", true).is_ok());
         assert!(check_url("ftp://x.example.com", true).is_err());
         assert!(check_url("https://user:pw@x.example.com", false).is_err());
-        assert!(check_events(&["contact.*".into(), "email.sent".into()]).is_ok());
-        assert_eq!(
-            check_events(&["ok.*".into(), "Bad Topic".into()])
-                .expect_err("bad")
-                .field,
-            "events[1]"
+    }
+
+    #[test]
+    fn subscriptions_name_topics_that_exist() {
+        use crate::platform::runtime::topics::Topic;
+        const CONTACT_CREATED: Topic = Topic::of::<serde_json::Value>("contact.created", "test");
+        let known = Topics::new(vec![CONTACT_CREATED]).expect("topics");
+        assert!(check_events(&["contact.*".into(), "*".into()], &known).is_ok());
+        let bad = check_events(&["contact.created".into(), "Bad Topic".into()], &known)
+            .expect_err("malformed");
+        assert_eq!(bad.field, "events[1]");
+        let unknown = check_events(&["email.sent".into()], &known).expect_err("unknown");
+        assert_eq!(unknown.field, "events[0]");
+        assert!(
+            unknown.message.contains("contact.created"),
+            "{}",
+            unknown.message
         );
     }
 }

@@ -21,6 +21,7 @@ use crate::platform::{
         consumer::Consumer,
         events::{self, Event},
         jobs::{self, NewJob},
+        topics::Topics,
     },
     settings::Settings,
     store::{Store, WriteTxn, now},
@@ -109,6 +110,7 @@ fn audit_change(
 pub async fn create(
     store: &Store,
     settings: &Settings,
+    topics: &Topics,
     principal: &Principal,
     input: NewWebhook,
 ) -> Result<Webhook, Error> {
@@ -117,7 +119,7 @@ pub async fn create(
     if let Err(e) = check_url(&input.url, settings.section::<WebhookSettings>().allow_http) {
         errors.push(e);
     }
-    if let Err(e) = check_events(&input.events) {
+    if let Err(e) = check_events(&input.events, topics) {
         errors.push(e);
     }
     if !errors.is_empty() {
@@ -168,6 +170,7 @@ pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<Webho
 pub async fn update(
     store: &Store,
     settings: &Settings,
+    topics: &Topics,
     principal: &Principal,
     id: Uuid,
     input: WebhookPatch,
@@ -182,7 +185,7 @@ pub async fn update(
         }
     }
     if let Some(ev) = input.events {
-        match check_events(&ev) {
+        match check_events(&ev, topics) {
             Ok(()) => row.events = serde_json::json!(ev),
             Err(e) => errors.push(e),
         }
@@ -308,7 +311,7 @@ fn deliver_job(workspace_id: Uuid, delivery_id: Uuid, hooks: &WebhookSettings) -
         unique_key: Some(delivery_id.to_string()),
         max_attempts: i32::try_from(hooks.retry_schedule.len()).unwrap_or(10),
         priority: 0,
-        ..NewJob::new(DELIVER_JOB, serde_json::json!({"delivery_id": delivery_id}))
+        ..NewJob::of::<crate::delivery::Deliver>(&crate::delivery::DeliveryRef { delivery_id })
     }
 }
 

@@ -27,6 +27,7 @@ use crate::{
             query::{Sort, TimeRanges, parse_owner_filter},
         },
     },
+    topics,
 };
 
 /// An account as the API shows it.
@@ -209,7 +210,7 @@ pub async fn create(
     events::record(
         &txn,
         principal,
-        "account.created",
+        &topics::ACCOUNT_CREATED,
         "account",
         id,
         serde_json::to_value(&account).unwrap_or_default(),
@@ -276,10 +277,14 @@ pub async fn update(
     events::record(
         &txn,
         principal,
-        "account.updated",
+        &topics::ACCOUNT_UPDATED,
         "account",
         id,
-        serde_json::json!({"account": &account, "changes": &diff}),
+        serde_json::to_value(topics::AccountChanged {
+            account: &account,
+            changes: &diff,
+        })
+        .unwrap_or_default(),
     )
     .await?;
     store.commit(txn).await?;
@@ -308,10 +313,10 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
     events::record(
         &txn,
         principal,
-        "account.deleted",
+        &topics::ACCOUNT_DELETED,
         "account",
         id,
-        serde_json::json!({"id": id}),
+        serde_json::to_value(topics::Deleted { id }).unwrap_or_default(),
     )
     .await?;
     store.commit(txn).await?;
@@ -408,7 +413,7 @@ pub async fn log_activity(
     events::record(
         &txn,
         principal,
-        "activity.created",
+        &topics::ACTIVITY_CREATED,
         "activity",
         activity.id,
         serde_json::to_value(&activity).unwrap_or_default(),

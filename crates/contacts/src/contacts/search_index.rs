@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 
 use crate::platform::{
     runtime::{
-        jobs::{self, NewJob},
+        jobs::{self, JobKind, NewJob},
         worker::{JobContext, JobHandler, Outcome},
     },
     store::{Store, exec, statement},
@@ -67,7 +67,7 @@ pub async fn defer<C: ConnectionTrait>(conn: &C, low: i64, high: i64) -> Result<
 pub async fn enqueue<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     let job = NewJob {
         unique_key: Some("contacts".into()),
-        ..NewJob::new(KIND, serde_json::json!({}))
+        ..NewJob::of::<IndexBacklog>(&Backlog {})
     };
     jobs::enqueue(conn, job).await?;
     Ok(())
@@ -135,6 +135,15 @@ pub async fn catch_up(store: &Store) -> Result<i64, DbErr> {
 
 /// The job that works the backlog off.
 pub struct IndexBacklog;
+
+/// Its payload: nothing; the backlog table says what to index.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Backlog {}
+
+impl JobKind for IndexBacklog {
+    const KIND: &'static str = KIND;
+    type Payload = Backlog;
+}
 
 #[async_trait::async_trait]
 impl JobHandler for IndexBacklog {

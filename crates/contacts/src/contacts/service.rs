@@ -26,6 +26,7 @@ use crate::{
             query::{Sort, TimeRanges, parse_owner_filter},
         },
     },
+    topics,
     {
         accounts,
         activities::{self, Activity, NewActivity, On, Subject, TimelineQuery},
@@ -256,7 +257,7 @@ pub async fn create(
     events::record(
         &txn,
         principal,
-        "contact.created",
+        &topics::CONTACT_CREATED,
         "contact",
         id,
         serde_json::to_value(&contact).unwrap_or_default(),
@@ -337,10 +338,14 @@ pub async fn update(
     events::record(
         &txn,
         principal,
-        "contact.updated",
+        &topics::CONTACT_UPDATED,
         "contact",
         id,
-        serde_json::json!({"contact": &contact, "changes": &diff}),
+        serde_json::to_value(topics::ContactChanged {
+            contact: &contact,
+            changes: &diff,
+        })
+        .unwrap_or_default(),
     )
     .await?;
     store.commit(txn).await?;
@@ -368,10 +373,10 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
     events::record(
         &txn,
         principal,
-        "contact.deleted",
+        &topics::CONTACT_DELETED,
         "contact",
         id,
-        serde_json::json!({"id": id}),
+        serde_json::to_value(topics::Deleted { id }).unwrap_or_default(),
     )
     .await?;
     store.commit(txn).await?;
@@ -467,7 +472,7 @@ pub async fn log_activity(
     events::record(
         &txn,
         principal,
-        "activity.created",
+        &topics::ACTIVITY_CREATED,
         "activity",
         activity.id,
         serde_json::to_value(&activity).unwrap_or_default(),

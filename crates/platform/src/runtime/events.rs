@@ -183,7 +183,7 @@ pub async fn emit_many<C: ConnectionTrait>(
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     principal: &crate::auth::Principal,
-    event_type: &str,
+    topic: &super::topics::Topic,
     entity_type: &str,
     entity_id: Uuid,
     data: serde_json::Value,
@@ -192,7 +192,7 @@ pub async fn record<C: ConnectionTrait>(
         conn,
         NewEvent {
             workspace_id: principal.workspace_id,
-            event_type,
+            event_type: topic.name,
             entity_type,
             entity_id: Some(entity_id.to_string()),
             source: principal.source(),

@@ -77,7 +77,26 @@ pub struct NewJob {
     pub unique_key: Option<String>,
 }
 
+/// A kind of job and the type of its payload, declared once by the area that runs it.
+/// [`NewJob::of`] builds a job of the kind from a value of that type, and the handler
+/// reads it back with [`JobContext::payload`](super::worker::JobContext::payload), so a
+/// job cannot be enqueued with a payload its handler does not read.
+pub trait JobKind {
+    /// `webhook.deliver`: the kind its handler registers.
+    const KIND: &'static str;
+    type Payload: Serialize + serde::de::DeserializeOwned;
+}
+
 impl NewJob {
+    /// A job of kind `K` carrying `payload`.
+    pub fn of<K: JobKind>(payload: &K::Payload) -> Self {
+        // A payload type whose value does not serialise (a map with non-string keys) is a
+        // bug in its declaration; the handler then refuses the null it gets.
+        Self::new(K::KIND, serde_json::to_value(payload).unwrap_or_default())
+    }
+
+    /// A job with a payload as raw JSON: for kinds declared elsewhere (cron schedules kept
+    /// in the database, tools and tests).
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
         Self {
             kind: kind.into(),

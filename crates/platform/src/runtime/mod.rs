@@ -10,6 +10,7 @@ pub mod events;
 pub mod jobs;
 pub mod maintenance;
 pub mod stream;
+pub mod topics;
 pub mod ui;
 pub mod worker;
 
@@ -18,28 +19,33 @@ pub mod worker;
 /// its progress after each.
 pub struct Noop;
 
+/// What a [`Noop`] job does.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct NoopSteps {
+    #[serde(default)]
+    pub steps: u64,
+    #[serde(default)]
+    pub step_ms: u64,
+}
+
+impl jobs::JobKind for Noop {
+    const KIND: &'static str = "noop";
+    type Payload = NoopSteps;
+}
+
 #[async_trait::async_trait]
 impl worker::JobHandler for Noop {
     fn kind(&self) -> &'static str {
-        "noop"
+        <Self as jobs::JobKind>::KIND
     }
 
     async fn run(&self, ctx: &worker::JobContext) -> worker::Outcome {
-        let steps = ctx
-            .job
-            .payload
-            .get("steps")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-            .min(1000);
-        let pause = std::time::Duration::from_millis(
-            ctx.job
-                .payload
-                .get("step_ms")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0)
-                .min(10_000),
-        );
+        let plan = match ctx.payload::<Noop>() {
+            Ok(p) => p,
+            Err(e) => return worker::Outcome::Fail(e),
+        };
+        let steps = plan.steps.min(1000);
+        let pause = std::time::Duration::from_millis(plan.step_ms.min(10_000));
         for step in 1..=steps {
             tokio::time::sleep(pause).await;
             let percent = i32::try_from(step * 100 / steps).unwrap_or(100);

@@ -37,7 +37,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use super::{bus::LiveMessage, events};
+use super::{bus::LiveMessage, events, topics::Topics};
 use crate::{
     auth::{Credential, Principal},
     error::Error,
@@ -88,26 +88,21 @@ impl Interest {
             })
     }
 
-    /// Apply a client message; the reply to send.
-    fn apply(&mut self, msg: ClientMessage) -> Result<serde_json::Value, String> {
+    /// Apply a client message; the reply to send. Subscriptions must name topics that
+    /// exist among `known`.
+    fn apply(&mut self, msg: ClientMessage, known: &Topics) -> Result<serde_json::Value, String> {
         match msg {
-            ClientMessage::Subscribe { topics } | ClientMessage::Unsubscribe { topics }
-                if topics.iter().any(|t| !events::valid_pattern(t)) =>
-            {
-                let bad = topics
-                    .iter()
-                    .find(|t| !events::valid_pattern(t))
-                    .cloned()
-                    .unwrap_or_default();
-                Err(format!(
-                    "topic `{bad}` is not a topic pattern (dotted lower-case words, optionally ending in `*`)"
-                ))
-            }
             ClientMessage::Subscribe { topics } => {
+                if let Some(err) = topics.iter().find_map(|t| known.check(t).err()) {
+                    return Err(err);
+                }
                 self.topics.extend(topics);
                 Ok(serde_json::json!({"type": "subscribed", "topics": self.topics}))
             }
             ClientMessage::Unsubscribe { topics } => {
+                if let Some(bad) = topics.iter().find(|t| !events::valid_pattern(t)) {
+                    return Err(format!("`{bad}` is not a topic pattern"));
+                }
                 for t in topics {
                     self.topics.remove(&t);
                 }
@@ -150,9 +145,10 @@ pub async fn open(
     let rx = state.store.signals().live.subscribe();
     let heartbeat = state.settings.stream_heartbeat;
     let workspace_id = principal.workspace_id;
+    let topics = state.topics.clone();
     Ok(ws
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, workspace_id, rx, heartbeat)))
+        .on_upgrade(move |socket| serve(socket, workspace_id, rx, heartbeat, topics)))
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {
@@ -173,6 +169,7 @@ async fn serve(
     workspace_id: Uuid,
     mut rx: broadcast::Receiver<Arc<LiveMessage>>,
     heartbeat: Duration,
+    topics: Topics,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let mut interest = Interest::default();
@@ -194,7 +191,7 @@ async fn serve(
                     Message::Text(text) => {
                         let reply = serde_json::from_str::<ClientMessage>(&text)
                             .map_err(|e| format!("unreadable message: {e}"))
-                            .and_then(|m| interest.apply(m))
+                            .and_then(|m| interest.apply(m, &topics))
                             .unwrap_or_else(|message| serde_json::json!({"type": "error", "message": message}));
                         Some(Message::Text(reply.to_string().into()))
                     }
@@ -260,38 +257,62 @@ mod tests {
     fn interest_matches_workspace_topics_and_filters() {
         let ws = Uuid::now_v7();
         let mut i = Interest::default();
+        const CONTACT_CREATED: crate::runtime::topics::Topic =
+            crate::runtime::topics::Topic::of::<serde_json::Value>("contact.created", "test");
+        let known = Topics::new(vec![CONTACT_CREATED]).expect("topics");
         let m = msg(
             ws,
             "contact.created",
             serde_json::json!({"entity_type": "contact", "source": "api"}),
         );
         assert!(!i.wants(ws, &m), "nothing before subscribing");
-        i.apply(ClientMessage::Subscribe {
-            topics: vec!["contact.*".into()],
-        })
+        i.apply(
+            ClientMessage::Subscribe {
+                topics: vec!["contact.*".into()],
+            },
+            &known,
+        )
         .expect("subscribe");
         assert!(i.wants(ws, &m));
         assert!(!i.wants(Uuid::now_v7(), &m), "never another workspace");
         assert!(!i.wants(ws, &msg(ws, "account.created", serde_json::json!({}))));
         let f = BTreeMap::from([("source".to_string(), vec!["worker".to_string()])]);
-        i.apply(ClientMessage::SetFilters { filters: f })
+        i.apply(ClientMessage::SetFilters { filters: f }, &known)
             .expect("filters");
         assert!(!i.wants(ws, &m));
-        i.apply(ClientMessage::SetFilters {
-            filters: BTreeMap::new(),
-        })
+        i.apply(
+            ClientMessage::SetFilters {
+                filters: BTreeMap::new(),
+            },
+            &known,
+        )
         .expect("clear");
         assert!(i.wants(ws, &m));
         let bad = BTreeMap::from([("password".to_string(), vec![])]);
         let err = i
-            .apply(ClientMessage::SetFilters { filters: bad })
+            .apply(ClientMessage::SetFilters { filters: bad }, &known)
             .expect_err("unknown field");
         assert!(err.contains("password"), "{err}");
         let err = i
-            .apply(ClientMessage::Subscribe {
-                topics: vec!["Bad Topic".into()],
-            })
+            .apply(
+                ClientMessage::Subscribe {
+                    topics: vec!["Bad Topic".into()],
+                },
+                &known,
+            )
             .expect_err("bad topic");
         assert!(err.contains("Bad Topic"), "{err}");
+        let err = i
+            .apply(
+                ClientMessage::Subscribe {
+                    topics: vec!["email.*".into()],
+                },
+                &known,
+            )
+            .expect_err("no such topic");
+        assert!(
+            err.contains("contact.created"),
+            "lists the topics there are: {err}"
+        );
     }
 }

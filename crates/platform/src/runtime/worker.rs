@@ -41,6 +41,14 @@ pub struct JobContext {
     writes: Arc<std::sync::Mutex<Vec<OutcomeWrite>>>,
 }
 
+impl JobContext {
+    /// The job's payload as kind `K` declares it; the error says what does not fit.
+    pub fn payload<K: super::jobs::JobKind>(&self) -> Result<K::Payload, String> {
+        serde_json::from_value(self.job.payload.clone())
+            .map_err(|e| format!("the payload of a {} job does not fit: {e}", K::KIND))
+    }
+}
+
 /// A row a handler wants written together with its job's outcome.
 struct OutcomeWrite {
     /// A statement template over rows (see [`crate::store::exec_rows`]).
@@ -88,12 +96,17 @@ impl JobContext {
         if let Some(ws) = self.job.workspace_id {
             let note = super::bus::LiveMessage {
                 kind: super::bus::LiveKind::JobProgress,
-                topic: "job.progress".into(),
+                topic: super::topics::JOB_PROGRESS.name.into(),
                 workspace_id: ws,
-                data: serde_json::json!({
-                    "job_id": self.job.id, "kind": self.job.kind, "progress": percent, "message": message,
-                    "entity_type": "job", "entity_id": self.job.id,
-                }),
+                data: serde_json::to_value(super::topics::JobProgress {
+                    job_id: self.job.id,
+                    kind: &self.job.kind,
+                    progress: percent,
+                    message,
+                    entity_type: "job",
+                    entity_id: self.job.id,
+                })
+                .unwrap_or_default(),
             };
             let _ = self.store.signals().live_out.send(Arc::new(note));
         }
@@ -481,9 +494,9 @@ async fn record_batch(
             && (state == JobState::Succeeded || state == JobState::Dead)
         {
             let event = if state == JobState::Succeeded {
-                "job.completed"
+                super::topics::JOB_COMPLETED.name
             } else {
-                "job.failed"
+                super::topics::JOB_FAILED.name
             };
             events::emit(
                 &txn,
@@ -493,7 +506,14 @@ async fn record_batch(
                     entity_type: "job",
                     entity_id: Some(f.job.id.to_string()),
                     source: "worker",
-                    data: serde_json::json!({"job_id": f.job.id, "kind": f.job.kind, "state": state, "attempts": f.job.attempts, "error": error}),
+                    data: serde_json::to_value(super::topics::JobFinished {
+                        job_id: f.job.id,
+                        kind: &f.job.kind,
+                        state: state.as_str(),
+                        attempts: f.job.attempts,
+                        error: error.as_deref(),
+                    })
+                    .unwrap_or_default(),
                 },
             )
             .await?;
