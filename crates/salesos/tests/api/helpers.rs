@@ -12,7 +12,7 @@ use salesos_platform::{
     settings::{Secret, Settings},
     store::Store,
 };
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, FromQueryResult};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -210,6 +210,27 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Wait until `check` answers `Some`, polling every 20 ms; fail naming `what` after 60 s
+/// (a deadline for a stuck test, not a timing the test relies on).
+/// For what a test cannot wait on as an event (another process, a browser, a receiver).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A decoded answer.
 pub struct Answer {
     pub status: StatusCode,
@@ -252,6 +273,36 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Wait until the event consumers have passed every event committed so far and no job
+    /// is queued or running: whatever those events were going to cause has happened, so a
+    /// test can count what did not arrive without sleeping.
+    pub async fn settled(&self) {
+        #[derive(sea_orm::FromQueryResult)]
+        struct Busy {
+            n: i64,
+        }
+        let conn = self.store.conn();
+        eventually(
+            "the event consumers and the job queue to settle",
+            || async {
+                let lag = salesos_platform::runtime::consumer::lag(conn, "webhooks")
+                    .await
+                    .expect("lag");
+                let busy = Busy::find_by_statement(salesos_platform::store::statement(
+                    conn.get_database_backend(),
+                    "SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running')",
+                    vec![],
+                ))
+                .one(conn)
+                .await
+                .expect("jobs")
+                .map_or(0, |b| b.n);
+                (lag == 0 && busy == 0).then_some(())
+            },
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -7,7 +7,7 @@ use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Answer, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Answer, TestApp, eventually, spawn_app, spawn_app_with};
 
 /// Upload a file with form options as `key`.
 async fn upload_as(
@@ -48,15 +48,12 @@ async fn upload(app: &TestApp, name: &str, bytes: Vec<u8>, fields: &[(&str, &str
 
 /// Wait until the import has finished; return it.
 async fn finished(app: &TestApp, id: &str) -> Value {
-    for _ in 0..600 {
+    eventually(&format!("import {id} to finish"), || async {
         let a = app.get(&format!("/api/v1/imports/{id}")).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        if a.body["state"] == "succeeded" || a.body["state"] == "failed" {
-            return a.body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("import {id} did not finish");
+        (a.body["state"] == "succeeded" || a.body["state"] == "failed").then_some(a.body)
+    })
+    .await
 }
 
 async fn import_file(app: &TestApp, name: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> Value {
@@ -575,7 +572,7 @@ async fn exports_import_back_to_the_same_data() {
 }
 
 async fn finished_as(app: &TestApp, key: &str, id: &str) -> Value {
-    for _ in 0..600 {
+    eventually(&format!("import {id} to succeed"), || async {
         let a = app
             .call(
                 reqwest::Method::GET,
@@ -584,13 +581,10 @@ async fn finished_as(app: &TestApp, key: &str, id: &str) -> Value {
                 None,
             )
             .await;
-        if a.body["state"] == "succeeded" {
-            return a.body;
-        }
         assert_ne!(a.body["state"], "failed", "{}", a.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("import {id} did not finish");
+        (a.body["state"] == "succeeded").then_some(a.body)
+    })
+    .await
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::{
         Arc,
         atomic::{AtomicU32, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use reqwest::StatusCode;
@@ -16,7 +16,7 @@ use salesos_platform::runtime::{
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, eventually, spawn_app};
 
 /// Fails until its `succeed_on` attempt.
 struct Flaky {
@@ -112,19 +112,11 @@ async fn enqueue(app: &TestApp, job: NewJob) -> Enqueued {
 }
 
 async fn wait_for_state(app: &TestApp, id: uuid::Uuid, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(&format!("job {id} to be {state}"), || async {
         let job = app.get(&format!("/api/v1/jobs/{id}")).await;
-        if job.body["state"] == state {
-            return job.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job never reached {state}: {}",
-            job.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (job.body["state"] == state).then_some(job.body)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -278,14 +270,12 @@ async fn progress_is_visible_and_timeouts_count_as_failures() {
     let id = enqueue(&app, NewJob::new("test.slow", json!({"sleep_ms": 800})))
         .await
         .id();
-    let running = wait_for_state(&app, id, "running").await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = running;
-    while seen["progress"] != 42 {
-        assert!(Instant::now() < deadline, "progress never showed: {seen}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        seen = app.get(&format!("/api/v1/jobs/{id}")).await.body;
-    }
+    wait_for_state(&app, id, "running").await;
+    let seen = eventually("the job's progress to show", || async {
+        let job = app.get(&format!("/api/v1/jobs/{id}")).await.body;
+        (job["progress"] == 42).then_some(job)
+    })
+    .await;
     assert_eq!(seen["progress_message"], "halfway");
     wait_for_state(&app, id, "succeeded").await;
 

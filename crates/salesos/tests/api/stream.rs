@@ -269,7 +269,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
     let mut slow = connect(app.addr, &app.admin_key).await;
     let mut fast = connect(app.addr, &app.admin_key).await;
     subscribe(&mut slow, json!(["*"])).await;
-    subscribe(&mut fast, json!(["bulk.done"])).await;
+    subscribe(&mut fast, json!(["import.completed"])).await;
     // 12,000 events in one commit: far more than a client may fall behind by.
     let txn = app.store.write().await.expect("txn");
     for i in 0..12_000 {
@@ -277,7 +277,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
             &txn,
             NewEvent {
                 workspace_id: app.workspace_id,
-                event_type: "bulk.test",
+                event_type: "contact.bulk_created",
                 entity_type: "test",
                 entity_id: Some(i.to_string()),
                 source: "api",
@@ -291,7 +291,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
         &txn,
         NewEvent {
             workspace_id: app.workspace_id,
-            event_type: "bulk.done",
+            event_type: "import.completed",
             entity_type: "test",
             entity_id: None,
             source: "api",
@@ -304,7 +304,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
 
     // The reader that keeps up gets its event, and the server still answers.
     let done = next_of(&mut fast, "event").await;
-    assert_eq!(done["topic"], "bulk.done");
+    assert_eq!(done["topic"], "import.completed");
     assert_eq!(app.get("/api/v1/contacts").await.status, 200);
 
     // The one that did not read was dropped: it is closed (1008 when the server could

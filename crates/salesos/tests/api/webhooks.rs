@@ -15,7 +15,7 @@ use salesos_webhooks::settings::WebhookSettings;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
 
 #[derive(Clone, Debug)]
 struct Received {
@@ -84,19 +84,11 @@ impl Receiver {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(&format!("{n} requests at the receiver"), || async {
             let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "receiver got {} of {n} requests",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (got.len() >= n).then_some(got)
+        })
+        .await
     }
 }
 
@@ -139,24 +131,16 @@ async fn subscribe(app: &TestApp, addr: SocketAddr, events: Value) -> Value {
 }
 
 async fn wait_delivery(app: &TestApp, hook: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(&format!("a {state} delivery"), || async {
         let list = app
             .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
             .await;
-        if let Some(d) = list.body["data"]
+        list.body["data"]
             .as_array()
             .and_then(|a| a.iter().find(|d| d["state"] == state))
-        {
-            return d.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {state} delivery: {}",
-            list.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .cloned()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -184,7 +168,7 @@ async fn events_are_delivered_signed_to_matching_endpoints() {
         .await;
     app.contact(json!({"email": "hooked@acme.test"})).await;
     let got = rx.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settled().await;
     assert_eq!(
         rx.received().len(),
         1,
@@ -249,7 +233,7 @@ async fn failed_deliveries_retry_on_schedule_and_honour_retry_after() {
         .collect();
     assert_eq!(statuses, [500, 429, 200], "{}", log.body);
     assert_eq!(log.body["attempt_log"][0]["response_excerpt"], "answer 500");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.settled().await;
     assert_eq!(
         rx.received().len(),
         3,
@@ -287,26 +271,20 @@ async fn dead_deliveries_can_be_replayed_and_410_disables_the_endpoint() {
     rx.answer(&[(410, None)]);
     app.contact(json!({"email": "gone@acme.test"})).await;
     rx.wait_for(5).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let disabled = eventually("the 410 to disable the endpoint", || async {
         let h = app.get(&format!("/api/v1/webhooks/{hook_id}")).await;
-        if h.body["enabled"] == false {
-            assert!(
-                h.body["disabled_reason"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("410")
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "410 did not disable the endpoint"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (h.body["enabled"] == false).then_some(h.body)
+    })
+    .await;
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("410"),
+        "{disabled}"
+    );
     app.contact(json!({"email": "after@acme.test"})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(
         rx.received().len(),
         5,
@@ -392,10 +370,24 @@ async fn webhook_input_is_validated_and_admin_only() {
     let bad = app
         .post(
             "/api/v1/webhooks",
-            json!({"url": "https://hooks.example.com/x", "events": ["ok.*", "Bad Topic"]}),
+            json!({"url": "https://hooks.example.com/x", "events": ["contact.*", "Bad Topic"]}),
         )
         .await;
     assert_eq!(bad.problem_fields(), ["events[1]"]);
+    // A topic no area emits is refused with the list of those there are.
+    let unknown = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://hooks.example.com/x", "events": ["email.sent"]}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.problem_fields(), ["events[0]"]);
+    let said = unknown.body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        said.contains("email.sent") && said.contains("contact.created, contact.deleted"),
+        "{said}"
+    );
     let none = app
         .post(
             "/api/v1/webhooks",
