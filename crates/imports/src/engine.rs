@@ -5,6 +5,7 @@
 //! together, so an import stopped at any point resumes after its last batch without
 //! duplicates or double counting.
 
+use salesos_platform::store::Db;
 use std::{
     collections::{BTreeMap, HashMap},
     hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher},
@@ -40,7 +41,7 @@ use crate::{
     },
     platform::{
         runtime::events::{self, NewEvent},
-        store::{Store, now},
+        store::Store,
     },
     text_enum,
 };
@@ -734,7 +735,7 @@ impl Writer<'_> {
 
         self.phases.lap("resolve");
         if !dry {
-            let at = now();
+            let at = self.store.now();
             let mut new_accounts = Vec::new();
             for (id, a) in &accounts {
                 if a.new {
@@ -791,13 +792,13 @@ impl Writer<'_> {
         self.phases.lap("insert_rows");
         import_store::checkpoint(&txn, self.import.id, &self.counts, last_row, percent).await?;
         self.phases.lap("checkpoint");
-        self.store.commit(txn).await?;
+        txn.commit().await?;
         self.phases.lap("commit");
         Ok(())
     }
 
     /// Existing accounts the batch's companies may be: by domain, and by name key.
-    async fn find_accounts<C: ConnectionTrait>(
+    async fn find_accounts<C: Db>(
         &self,
         conn: &C,
         batch: &[Prepared],
@@ -920,7 +921,7 @@ impl Writer<'_> {
 
     /// Existing contacts the batch's rows may be: by email, by name key, and the ones
     /// earlier batches of this import wrote.
-    async fn find_contacts<C: ConnectionTrait>(
+    async fn find_contacts<C: Db>(
         &self,
         conn: &C,
         drafts: &[Option<ContactFields>],

@@ -179,7 +179,7 @@ pub async fn start(
         },
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(job_id)
 }
 
@@ -206,7 +206,7 @@ pub async fn begin_upload(
         },
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(id)
 }
 
@@ -518,7 +518,7 @@ async fn finish(
         },
     )
     .await?;
-    store.commit(txn).await
+    txn.commit().await
 }
 
 /// Run an import in this process (the CLI), as a worker would: the job is held by this

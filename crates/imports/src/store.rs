@@ -1,15 +1,16 @@
 //! Queries for imports: the import record with its counts, the uploaded file's chunks, and
 //! the outcome of every row.
 
+use salesos_platform::store::Db;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use sea_orm::{DbErr, FromQueryResult, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::platform::store::{exec, exec_rows, find_in_workspace, now, statement};
+use crate::platform::store::{exec, exec_rows, find_in_workspace, statement};
 
 /// How many rows ended which way. The five outcomes add up to `rows`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -126,8 +127,8 @@ pub struct NewImport<'a> {
     pub dry_run: bool,
 }
 
-pub async fn insert<C: ConnectionTrait>(conn: &C, n: &NewImport<'_>) -> Result<(), DbErr> {
-    let at = now();
+pub async fn insert<C: Db>(conn: &C, n: &NewImport<'_>) -> Result<(), DbErr> {
+    let at = conn.now();
     exec(
         conn,
         "INSERT INTO imports (id, workspace_id, created_by, file_name, file_size, source_path, options, dry_run, \
@@ -150,7 +151,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, n: &NewImport<'_>) -> Result<(
     Ok(())
 }
 
-pub async fn set_job<C: ConnectionTrait>(conn: &C, id: Uuid, job_id: Uuid) -> Result<(), DbErr> {
+pub async fn set_job<C: Db>(conn: &C, id: Uuid, job_id: Uuid) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE imports SET job_id = $1 WHERE id = $2",
@@ -160,7 +161,7 @@ pub async fn set_job<C: ConnectionTrait>(conn: &C, id: Uuid, job_id: Uuid) -> Re
     Ok(())
 }
 
-pub async fn get<C: ConnectionTrait>(
+pub async fn get<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -168,7 +169,7 @@ pub async fn get<C: ConnectionTrait>(
     find_in_workspace(conn, "imports", COLUMNS, workspace_id, id).await
 }
 
-pub async fn get_any<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<ImportRow>, DbErr> {
+pub async fn get_any<C: Db>(conn: &C, id: Uuid) -> Result<Option<ImportRow>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         &format!("SELECT {COLUMNS} FROM imports WHERE id = $1"),
@@ -178,7 +179,7 @@ pub async fn get_any<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Im
 }
 
 /// A workspace's imports, newest first.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     before: Option<(DateTime<Utc>, Uuid)>,
@@ -199,7 +200,7 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// Store one chunk of an uploaded file.
-pub async fn put_chunk<C: ConnectionTrait>(
+pub async fn put_chunk<C: Db>(
     conn: &C,
     import_id: Uuid,
     seq: i32,
@@ -220,7 +221,7 @@ struct Chunk {
 }
 
 /// Write an uploaded file's chunks, in order, to `out`; returns the bytes written.
-pub async fn copy_file<C: ConnectionTrait>(
+pub async fn copy_file<C: Db>(
     conn: &C,
     import_id: Uuid,
     out: &mut impl Write,
@@ -243,13 +244,13 @@ pub async fn copy_file<C: ConnectionTrait>(
 }
 
 /// The import starts (or resumes): what the file turned out to be and its mapping.
-pub async fn mark_running<C: ConnectionTrait>(
+pub async fn mark_running<C: Db>(
     conn: &C,
     id: Uuid,
     detected: &str,
     mapping: serde_json::Value,
 ) -> Result<(), DbErr> {
-    let at = now();
+    let at = conn.now();
     exec(
         conn,
         "UPDATE imports SET state = 'running', detected = $1, mapping = $2, error = NULL, \
@@ -261,7 +262,7 @@ pub async fn mark_running<C: ConnectionTrait>(
 }
 
 /// Record a batch's counts and how far the file has been read, in the batch's transaction.
-pub async fn checkpoint<C: ConnectionTrait>(
+pub async fn checkpoint<C: Db>(
     conn: &C,
     id: Uuid,
     counts: &Counts,
@@ -285,7 +286,7 @@ pub async fn checkpoint<C: ConnectionTrait>(
             counts.accounts_created.into(),
             counts.accounts_updated.into(),
             progress.into(),
-            now().into(),
+            conn.now().into(),
             id.into(),
         ],
     )
@@ -297,7 +298,7 @@ pub async fn checkpoint<C: ConnectionTrait>(
         vec![
             progress.into(),
             format!("{} rows read", counts.rows).into(),
-            now().into(),
+            conn.now().into(),
             id.into(),
         ],
     )
@@ -306,13 +307,13 @@ pub async fn checkpoint<C: ConnectionTrait>(
 }
 
 /// The import ends: succeeded, or failed with a reason. Its uploaded file is dropped.
-pub async fn finish<C: ConnectionTrait>(
+pub async fn finish<C: Db>(
     conn: &C,
     id: Uuid,
     state: ImportState,
     error: Option<&str>,
 ) -> Result<(), DbErr> {
-    let at = now();
+    let at = conn.now();
     let progress = if state == ImportState::Succeeded {
         100
     } else {
@@ -341,7 +342,7 @@ pub async fn finish<C: ConnectionTrait>(
 }
 
 /// Start over (a dry run that was interrupted is simply run again).
-pub async fn reset<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+pub async fn reset<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     exec(
         conn,
         "DELETE FROM import_rows WHERE import_id = $1",
@@ -369,7 +370,7 @@ pub struct RowOutcome {
 const ROW_COLUMNS: &str =
     "row_number, outcome, entity_type, entity_id, column_name, value, reason, fields";
 
-pub async fn insert_rows<C: ConnectionTrait>(
+pub async fn insert_rows<C: Db>(
     conn: &C,
     import_id: Uuid,
     rows: Vec<RowOutcome>,
@@ -403,7 +404,7 @@ pub async fn insert_rows<C: ConnectionTrait>(
 }
 
 /// Rows of an import after `after`, in file order, optionally of one outcome.
-pub async fn rows<C: ConnectionTrait>(
+pub async fn rows<C: Db>(
     conn: &C,
     import_id: Uuid,
     outcome: Option<Outcome>,
@@ -432,10 +433,7 @@ pub struct Touched {
 
 /// The contacts rows of this import already created or matched (to resume without
 /// counting their duplicates as new).
-pub async fn touched_contacts<C: ConnectionTrait>(
-    conn: &C,
-    import_id: Uuid,
-) -> Result<Vec<Touched>, DbErr> {
+pub async fn touched_contacts<C: Db>(conn: &C, import_id: Uuid) -> Result<Vec<Touched>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT c.id, c.email, c.name_key FROM import_rows r JOIN contacts c ON c.id = r.entity_id \
@@ -447,10 +445,7 @@ pub async fn touched_contacts<C: ConnectionTrait>(
 }
 
 /// Accounts rows of this import touched, by domain and name key.
-pub async fn touched_accounts<C: ConnectionTrait>(
-    conn: &C,
-    import_id: Uuid,
-) -> Result<Vec<Touched>, DbErr> {
+pub async fn touched_accounts<C: Db>(conn: &C, import_id: Uuid) -> Result<Vec<Touched>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT DISTINCT a.id, a.domain AS email, a.name_key FROM import_rows r JOIN accounts a ON a.id = r.entity_id \

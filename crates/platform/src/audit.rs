@@ -1,6 +1,7 @@
 //! The audit log: every write records who did what to which record, with the record before
 //! and after, in the same transaction as the write. Admins read it at `GET /api/v1/audit`.
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use crate::{
         pagination::{Cursor, Page, page_size, paginate},
     },
     state::AppState,
-    store::{exec, now, statement},
+    store::{exec, statement},
 };
 
 /// Who acted, when no [`Principal`] exists (the operator at the CLI, the system itself).
@@ -57,11 +58,7 @@ pub struct Change<'a> {
 }
 
 /// Record a change; call inside the transaction that makes it.
-pub async fn record<C: ConnectionTrait>(
-    conn: &C,
-    actor: &Actor,
-    change: Change<'_>,
-) -> Result<(), DbErr> {
+pub async fn record<C: Db>(conn: &C, actor: &Actor, change: Change<'_>) -> Result<(), DbErr> {
     exec(
         conn,
         "INSERT INTO audit_log (id, workspace_id, actor_type, actor_id, action, entity_type, entity_id, \
@@ -77,7 +74,7 @@ pub async fn record<C: ConnectionTrait>(
             change.before.map(Value::from).unwrap_or(Value::Json(None)),
             change.after.map(Value::from).unwrap_or(Value::Json(None)),
             actor.request_id.clone().into(),
-            now().into(),
+            conn.now().into(),
         ],
     )
     .await?;

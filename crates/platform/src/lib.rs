@@ -6,6 +6,7 @@
 pub mod area;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod http;
 pub mod runtime;

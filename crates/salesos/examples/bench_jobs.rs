@@ -147,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..500 {
         let txn = store.write().await?;
         jobs::enqueue(&txn, NewJob::new("bench.noop", serde_json::json!({"i": i}))).await?;
-        store.commit(txn).await?;
+        txn.commit().await?;
         let want = i + 1;
         let deadline = Instant::now() + Duration::from_secs(5);
         while lat.lock().map(|l| l.len()).unwrap_or(0) < want && Instant::now() < deadline {

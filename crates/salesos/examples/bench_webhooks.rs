@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         let txn = store.write().await?;
         events::emit_many(&txn, batch).await?;
-        store.commit(txn).await?;
+        txn.commit().await?;
     }
     let emitted_s = started.elapsed().as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs(600);

@@ -15,6 +15,7 @@ use axum::{
 use salesos_platform::{
     area::Areas,
     auth::{middleware as auth_mw, onboarding},
+    clock::Clock,
     error::Error,
     http::{idempotency, security_headers, track_metrics},
     runtime::{
@@ -197,10 +198,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connect, migrate, bind the listener, and build the router.
+    /// Connect, migrate, bind the listener, and build the router, on the system clock.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] telling time by `clock`: tests pass one they move forward.
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let areas = areas()?;
-        let store = Store::connect(&settings).await?;
+        let store = Store::connect(&settings).await?.with_clock(clock);
         store.migrate(&areas.migrations()).await?;
         let listener = TcpListener::bind(settings.bind)
             .await

@@ -4,6 +4,7 @@
 //! private networks are allowed: the resolver drops private answers and IP-literal hosts
 //! are checked, so neither DNS tricks nor redirects (which are not followed) reach inside.
 
+use salesos_platform::store::Db;
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
@@ -26,7 +27,7 @@ use crate::platform::{
         worker::{JobContext, JobHandler, Outcome},
     },
     settings::Settings,
-    store::{Store, now},
+    store::Store,
 };
 use crate::settings::WebhookSettings;
 
@@ -312,10 +313,13 @@ impl Deliver {
         }))
         .unwrap_or_default();
         let msg_id = format!("msg_{}", id.simple());
-        let timestamp = now().timestamp();
-        let Some(signature) =
-            signature_header(&endpoint.live_secrets(now()), &msg_id, timestamp, &body)
-        else {
+        let timestamp = conn.now().timestamp();
+        let Some(signature) = signature_header(
+            &endpoint.live_secrets(conn.now()),
+            &msg_id,
+            timestamp,
+            &body,
+        ) else {
             return Ok(Outcome::Fail("the endpoint's secret is unreadable".into()));
         };
         if let Some(refusal) = self.refuse_literal(&endpoint.url) {
@@ -329,6 +333,7 @@ impl Deliver {
                     excerpt: None,
                     error: Some(&refusal),
                     state: "dead",
+                    at: conn.now(),
                 },
             )
             .await?;
@@ -399,7 +404,7 @@ impl Deliver {
                 ep.enabled = false;
                 ep.disabled_reason = Some(format!(
                     "the receiver answered 410 Gone on {}",
-                    now().to_rfc3339()
+                    conn.now().to_rfc3339()
                 ));
                 store::update_endpoint(conn, &ep).await?;
                 (
@@ -438,6 +443,7 @@ impl Deliver {
             excerpt: excerpt.as_deref(),
             error: error_text.as_deref(),
             state,
+            at: ctx.store.now(),
         }) {
             ctx.write_with_outcome(template, row);
         }

@@ -24,7 +24,7 @@ use crate::platform::{
         topics::Topics,
     },
     settings::Settings,
-    store::{Store, WriteTxn, now},
+    store::{Store, WriteTxn},
 };
 
 pub const DELIVER_JOB: &str = "webhook.deliver";
@@ -125,7 +125,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let at = now();
+    let at = store.now();
     let row = EndpointRow {
         id: Uuid::now_v7(),
         workspace_id: principal.workspace_id,
@@ -152,7 +152,7 @@ pub async fn create(
         audit_change(principal, "webhook.created", row.id, None, Some(&shown)),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Webhook::from_row(&row, true))
 }
 
@@ -214,7 +214,7 @@ pub async fn update(
         audit_change(principal, "webhook.updated", id, Some(&b), Some(&a)),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(a)
 }
 
@@ -226,7 +226,7 @@ pub async fn rotate_secret(
 ) -> Result<Webhook, Error> {
     let mut row = find(store, principal, id).await?;
     row.previous_secret = Some(row.secret.clone());
-    row.previous_secret_expires_at = Some(now() + chrono::Duration::hours(24));
+    row.previous_secret_expires_at = Some(store.now() + chrono::Duration::hours(24));
     row.secret = new_secret();
     let txn = store.write().await?;
     store::update_endpoint(&txn, &row).await?;
@@ -236,7 +236,7 @@ pub async fn rotate_secret(
         audit_change(principal, "webhook.secret_rotated", id, None, None),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Webhook::from_row(&row, true))
 }
 
@@ -251,7 +251,7 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
         audit_change(principal, "webhook.deleted", id, Some(&b), None),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -354,7 +354,7 @@ pub async fn replay(
     let d = store::get_delivery(&txn, principal.workspace_id, id)
         .await?
         .ok_or(Error::NotFound("delivery"))?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(d)
 }
 

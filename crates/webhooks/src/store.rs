@@ -1,7 +1,8 @@
 //! Queries for webhook endpoints, deliveries and attempts.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use salesos_platform::store::Db;
+use sea_orm::{DbErr, FromQueryResult};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -9,7 +10,7 @@ use uuid::Uuid;
 use crate::platform::{
     runtime::events::{self, Event},
     store::{
-        exec, exec_rows, find_in_workspace, now,
+        exec, exec_rows, find_in_workspace,
         query::{SqlBuilder, columns_as},
         rows_per_statement, statement,
     },
@@ -52,7 +53,7 @@ impl EndpointRow {
 const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, disabled_reason, secret, \
     previous_secret, previous_secret_expires_at, created_at, updated_at";
 
-pub async fn insert_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
+pub async fn insert_endpoint<C: Db>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
     exec(
         conn,
         &format!("INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
@@ -75,7 +76,7 @@ pub async fn insert_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> R
     Ok(())
 }
 
-pub async fn update_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
+pub async fn update_endpoint<C: Db>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE webhook_endpoints SET url = $1, description = $2, events = $3, enabled = $4, disabled_reason = $5, \
@@ -90,7 +91,7 @@ pub async fn update_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> R
             e.secret.clone().into(),
             e.previous_secret.clone().into(),
             e.previous_secret_expires_at.into(),
-            now().into(),
+            conn.now().into(),
             e.workspace_id.into(),
             e.id.into(),
         ],
@@ -99,7 +100,7 @@ pub async fn update_endpoint<C: ConnectionTrait>(conn: &C, e: &EndpointRow) -> R
     Ok(())
 }
 
-pub async fn get_endpoint<C: ConnectionTrait>(
+pub async fn get_endpoint<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -114,11 +115,7 @@ pub async fn get_endpoint<C: ConnectionTrait>(
     .await
 }
 
-pub async fn delete_endpoint<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
+pub async fn delete_endpoint<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
     exec(
         conn,
         "DELETE FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2",
@@ -127,7 +124,7 @@ pub async fn delete_endpoint<C: ConnectionTrait>(
     .await
 }
 
-pub async fn list_endpoints<C: ConnectionTrait>(
+pub async fn list_endpoints<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     enabled_only: bool,
@@ -184,13 +181,13 @@ pub struct NewDelivery<'a> {
 
 /// Insert deliveries in multi-row statements; one that exists already (same endpoint and
 /// event) is skipped; a few statements for any number. Returns each new delivery's id with its workspace.
-pub async fn insert_deliveries<C: ConnectionTrait>(
+pub async fn insert_deliveries<C: Db>(
     conn: &C,
     new: &[NewDelivery<'_>],
 ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
     let mut made = Vec::with_capacity(new.len());
     for chunk in new.chunks(rows_per_statement(conn.get_database_backend(), 9)) {
-        let at = now();
+        let at = conn.now();
         let mut b = SqlBuilder::new(
             "INSERT INTO webhook_deliveries (id, workspace_id, endpoint_id, event_id, event_type, state, attempts, created_at, updated_at) VALUES ",
         );
@@ -216,7 +213,7 @@ pub async fn insert_deliveries<C: ConnectionTrait>(
     Ok(made)
 }
 
-pub async fn get_delivery<C: ConnectionTrait>(
+pub async fn get_delivery<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -236,7 +233,7 @@ pub type Bundle = (Option<EndpointRow>, Option<Event>);
 
 /// The [`Bundle`]s of many deliveries, by delivery id, in as few queries as the bound-value
 /// limit allows. A delivery that is gone is missing from the answer.
-pub async fn delivery_bundles<C: ConnectionTrait>(
+pub async fn delivery_bundles<C: Db>(
     conn: &C,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Bundle>, DbErr> {
@@ -268,7 +265,7 @@ pub async fn delivery_bundles<C: ConnectionTrait>(
     Ok(found)
 }
 
-pub async fn list_deliveries<C: ConnectionTrait>(
+pub async fn list_deliveries<C: Db>(
     conn: &C,
     endpoint_id: Uuid,
     state: Option<&str>,
@@ -304,6 +301,8 @@ pub struct AttemptRecord<'a> {
     pub excerpt: Option<&'a str>,
     pub error: Option<&'a str>,
     pub state: &'a str,
+    /// When the attempt was made, by the application's clock.
+    pub at: DateTime<Utc>,
 }
 
 /// The statements that log an attempt and set the delivery's state, for the caller to run
@@ -312,7 +311,7 @@ pub struct AttemptRecord<'a> {
 /// [`exec_rows`]) and this attempt's row: the attempt itself, and the delivery's state.
 /// The worker writes a whole batch's attempts with one statement of each.
 pub fn attempt_rows(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>); 2] {
-    let at = now();
+    let at = a.at;
     [
         (
             "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) {rows}",
@@ -344,25 +343,18 @@ pub fn attempt_rows(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>
     ]
 }
 
-pub async fn record_attempt<C: ConnectionTrait>(
-    conn: &C,
-    a: AttemptRecord<'_>,
-) -> Result<(), DbErr> {
+pub async fn record_attempt<C: Db>(conn: &C, a: AttemptRecord<'_>) -> Result<(), DbErr> {
     for (template, row) in attempt_rows(a) {
         exec_rows(conn, template, vec![row]).await?;
     }
     Ok(())
 }
 
-pub async fn set_delivery_state<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-    state: &str,
-) -> Result<(), DbErr> {
+pub async fn set_delivery_state<C: Db>(conn: &C, id: Uuid, state: &str) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE webhook_deliveries SET state = $1, updated_at = $2 WHERE id = $3",
-        vec![state.into(), now().into(), id.into()],
+        vec![state.into(), conn.now().into(), id.into()],
     )
     .await?;
     Ok(())
@@ -379,10 +371,7 @@ pub struct Attempt {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn attempts_of<C: ConnectionTrait>(
-    conn: &C,
-    delivery_id: Uuid,
-) -> Result<Vec<Attempt>, DbErr> {
+pub async fn attempts_of<C: Db>(conn: &C, delivery_id: Uuid) -> Result<Vec<Attempt>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT attempt, status, latency_ms, response_excerpt, error, created_at FROM webhook_attempts \

@@ -3,7 +3,8 @@
 //! column lists stay here.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use salesos_platform::store::Db;
+use sea_orm::{DbErr, Value};
 use uuid::Uuid;
 
 use super::{
@@ -15,7 +16,7 @@ use crate::platform::store::{exec_rows, select_in};
 pub use store::{AccountRow, update};
 
 /// The workspace's accounts with one of `domains`.
-pub async fn find_by_domains<C: ConnectionTrait>(
+pub async fn find_by_domains<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     domains: Vec<String>,
@@ -26,7 +27,7 @@ pub async fn find_by_domains<C: ConnectionTrait>(
 
 /// The workspace's accounts whose [`company_key`](super::model::company_key) is one of
 /// `keys`.
-pub async fn find_by_name_keys<C: ConnectionTrait>(
+pub async fn find_by_name_keys<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     keys: Vec<String>,
@@ -36,7 +37,7 @@ pub async fn find_by_name_keys<C: ConnectionTrait>(
 }
 
 /// Insert new accounts, created and updated `at`, in multi-row statements.
-pub async fn insert<C: ConnectionTrait>(
+pub async fn insert<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     accounts: &[(Uuid, &AccountFields)],

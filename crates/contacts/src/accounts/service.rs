@@ -1,10 +1,10 @@
 //! Account use cases: writes in one transaction with their audit and timeline entries;
 //! reads scoped to the workspace and, for reps, to their own and unassigned accounts.
 
+use salesos_platform::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use crate::{
         http::pagination::{Cursor, Page, page_size, paginate},
         runtime::events,
         store::{
-            Store, broken_key, now,
+            Store, broken_key,
             query::{Sort, TimeRanges, parse_owner_filter},
         },
     },
@@ -98,16 +98,12 @@ pub struct AccountQuery {
 }
 
 /// Is there an account with this id in the workspace?
-pub async fn exists<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<bool, Error> {
+pub async fn exists<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<bool, Error> {
     Ok(store::get(conn, workspace_id, id).await?.is_some())
 }
 
 /// The account's name, if it exists.
-pub async fn name_of<C: ConnectionTrait>(
+pub async fn name_of<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -125,7 +121,7 @@ fn domain_conflict(err: sea_orm::DbErr) -> Error {
     }
 }
 
-async fn check_owner<C: ConnectionTrait>(
+async fn check_owner<C: Db>(
     conn: &C,
     principal: &Principal,
     before: Option<Uuid>,
@@ -148,11 +144,7 @@ async fn check_owner<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn visible<C: ConnectionTrait>(
-    conn: &C,
-    principal: &Principal,
-    id: Uuid,
-) -> Result<AccountRow, Error> {
+async fn visible<C: Db>(conn: &C, principal: &Principal, id: Uuid) -> Result<AccountRow, Error> {
     match store::get(conn, principal.workspace_id, id).await? {
         Some(row) if principal.can_touch(row.owner_id) => Ok(row),
         _ => Err(Error::NotFound("account")),
@@ -175,7 +167,7 @@ pub async fn create(
     let txn = store.write().await?;
     check_owner(&txn, principal, None, fields.owner_id).await?;
     let id = Uuid::now_v7();
-    store::insert(&txn, principal.workspace_id, id, &fields, now())
+    store::insert(&txn, principal.workspace_id, id, &fields, txn.now())
         .await
         .map_err(domain_conflict)?;
     let account = Account::from(
@@ -216,7 +208,7 @@ pub async fn create(
         serde_json::to_value(&account).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(account)
 }
 
@@ -241,7 +233,7 @@ pub async fn update(
         return Ok(Account::from(&row));
     }
     check_owner(&txn, principal, before.owner_id, after.owner_id).await?;
-    store::update(&txn, principal.workspace_id, id, &after, now())
+    store::update(&txn, principal.workspace_id, id, &after, txn.now())
         .await
         .map_err(domain_conflict)?;
     let account = Account::from(
@@ -287,7 +279,7 @@ pub async fn update(
         .unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(account)
 }
 
@@ -319,7 +311,7 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
         serde_json::to_value(topics::Deleted { id }).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -419,6 +411,6 @@ pub async fn log_activity(
         serde_json::to_value(&activity).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(activity)
 }

@@ -1,9 +1,10 @@
 //! Queries for accounts.
 
+use salesos_platform::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use sea_orm::{DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::model::{AccountFields, AccountStatus};
@@ -109,7 +110,7 @@ pub(crate) fn writable_values(f: &AccountFields) -> Vec<Value> {
     ]
 }
 
-pub async fn insert<C: ConnectionTrait>(
+pub async fn insert<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -126,7 +127,7 @@ pub async fn insert<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn update<C: ConnectionTrait>(
+pub async fn update<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -138,7 +139,7 @@ pub async fn update<C: ConnectionTrait>(
     exec(conn, &update_sql("accounts", &WRITABLE), values).await
 }
 
-pub async fn get<C: ConnectionTrait>(
+pub async fn get<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -146,11 +147,7 @@ pub async fn get<C: ConnectionTrait>(
     find_in_workspace(conn, "accounts", COLUMNS, workspace_id, id).await
 }
 
-pub async fn delete<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
+pub async fn delete<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
     exec(
         conn,
         "DELETE FROM accounts WHERE workspace_id = $1 AND id = $2",
@@ -186,7 +183,7 @@ pub const SORTS: &[SortField] = &[
     },
 ];
 
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     filter: &Filter,

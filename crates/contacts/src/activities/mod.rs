@@ -5,11 +5,10 @@
 pub mod store;
 
 use chrono::{DateTime, Utc};
+use salesos_platform::store::Db;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-use sea_orm::ConnectionTrait;
 
 use crate::{
     platform::{
@@ -119,7 +118,7 @@ pub struct On {
 }
 
 /// Write a SalesOS entry (record created, fields changed) in the caller's transaction.
-pub async fn system_entry<C: ConnectionTrait>(
+pub async fn system_entry<C: Db>(
     conn: &C,
     principal: &Principal,
     on: On,
@@ -147,7 +146,7 @@ pub async fn system_entry<C: ConnectionTrait>(
 
 /// Log what a person did (a note, call, …) with its audit entry, in the caller's
 /// transaction; the caller has checked that the record is theirs to touch.
-pub async fn log<C: ConnectionTrait>(
+pub async fn log<C: Db>(
     conn: &C,
     principal: &Principal,
     on: On,
@@ -190,7 +189,7 @@ pub async fn log<C: ConnectionTrait>(
 const SORT: &str = "-occurred_at";
 
 /// A page of a timeline, newest first.
-pub async fn timeline<C: ConnectionTrait>(
+pub async fn timeline<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     subject: Subject,

@@ -1,11 +1,12 @@
 //! Queries for activities.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use salesos_platform::store::Db;
+use sea_orm::{DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::{Activity, ActivityKind, Subject};
-use crate::platform::store::{exec, now, query::SqlBuilder, statement};
+use crate::platform::store::{exec, query::SqlBuilder, statement};
 
 #[derive(FromQueryResult)]
 struct Row {
@@ -54,8 +55,8 @@ pub struct Entry<'a> {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert<C: ConnectionTrait>(conn: &C, e: Entry<'_>) -> Result<Activity, DbErr> {
-    let at = now();
+pub async fn insert<C: Db>(conn: &C, e: Entry<'_>) -> Result<Activity, DbErr> {
+    let at = conn.now();
     let activity = Activity {
         id: Uuid::now_v7(),
         contact_id: e.contact_id,
@@ -95,7 +96,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, e: Entry<'_>) -> Result<Activi
     Ok(activity)
 }
 
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     subject: Subject,

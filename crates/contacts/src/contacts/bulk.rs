@@ -4,7 +4,8 @@
 //! column lists stay here.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use salesos_platform::store::Db;
+use sea_orm::{DbBackend, DbErr, Value};
 use uuid::Uuid;
 
 use super::{
@@ -17,7 +18,7 @@ use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in};
 pub use store::{ContactRow, update};
 
 /// The workspace's contacts with one of `emails` (lower-cased, as stored).
-pub async fn find_by_emails<C: ConnectionTrait>(
+pub async fn find_by_emails<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     emails: Vec<String>,
@@ -27,7 +28,7 @@ pub async fn find_by_emails<C: ConnectionTrait>(
 }
 
 /// The workspace's contacts whose [`name_key`](super::model::name_key) is one of `keys`.
-pub async fn find_by_name_keys<C: ConnectionTrait>(
+pub async fn find_by_name_keys<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     keys: Vec<String>,
@@ -37,7 +38,7 @@ pub async fn find_by_name_keys<C: ConnectionTrait>(
 }
 
 /// The workspace's contacts among `ids`.
-pub async fn find_by_ids<C: ConnectionTrait>(
+pub async fn find_by_ids<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     ids: Vec<Uuid>,
@@ -48,7 +49,7 @@ pub async fn find_by_ids<C: ConnectionTrait>(
 
 /// Insert new contacts, created and updated `at`, in multi-row statements. On SQLite
 /// they get consecutive row ids, one range the search index takes in later.
-pub async fn insert<C: ConnectionTrait>(
+pub async fn insert<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     contacts: &[(Uuid, &ContactFields)],

@@ -5,7 +5,8 @@
 //! large chunks afterwards. Meanwhile search reads backlog rows with `LIKE`, so a contact
 //! is findable the moment it is committed. PostgreSQL's trigram index needs none of this.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
+use salesos_platform::store::Db;
+use sea_orm::{DbBackend, DbErr, FromQueryResult};
 
 use crate::platform::{
     runtime::{
@@ -22,7 +23,7 @@ pub const KIND: &str = "search.index";
 const CHUNK: i64 = 20_000;
 
 /// The next free row id of `contacts`, under the caller's write transaction (SQLite).
-pub async fn next_rid<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+pub async fn next_rid<C: Db>(conn: &C) -> Result<i64, DbErr> {
     #[derive(FromQueryResult)]
     struct Max {
         next: i64,
@@ -42,7 +43,7 @@ pub async fn next_rid<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 /// job that indexes them is queued. In the caller's transaction; SQLite only. Rows that
 /// follow on from a range already waiting extend it: the insert trigger looks through
 /// the ranges for every row, so an import keeps one range, not one per batch.
-pub async fn defer<C: ConnectionTrait>(conn: &C, low: i64, high: i64) -> Result<(), DbErr> {
+pub async fn defer<C: Db>(conn: &C, low: i64, high: i64) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Sqlite || high < low {
         return Ok(());
     }
@@ -64,7 +65,7 @@ pub async fn defer<C: ConnectionTrait>(conn: &C, low: i64, high: i64) -> Result<
 }
 
 /// Queue the indexing job unless one is pending.
-pub async fn enqueue<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+pub async fn enqueue<C: Db>(conn: &C) -> Result<(), DbErr> {
     let job = NewJob {
         unique_key: Some("contacts".into()),
         ..NewJob::of::<IndexBacklog>(&Backlog {})
@@ -117,7 +118,7 @@ pub async fn index_chunk(store: &Store) -> Result<i64, DbErr> {
         )
         .await?;
     }
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(upto - r.low + 1)
 }
 

@@ -2,6 +2,7 @@
 //! timeline entry; reads are scoped to the caller's workspace and, for reps, to their own
 //! and unassigned contacts.
 
+use salesos_platform::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +23,7 @@ use crate::{
         http::pagination::{Cursor, Page, page_size, paginate},
         runtime::events,
         store::{
-            Store, broken_key, now,
+            Store, broken_key,
             query::{Sort, TimeRanges, parse_owner_filter},
         },
     },
@@ -152,7 +153,7 @@ impl ContactQuery {
 
 /// Check the references a contact makes: its account and owner exist in the workspace,
 /// and a rep only assigns to themselves.
-async fn check_references<C: sea_orm::ConnectionTrait>(
+async fn check_references<C: salesos_platform::store::Db>(
     conn: &C,
     principal: &Principal,
     before: Option<&ContactFields>,
@@ -221,7 +222,7 @@ pub async fn create(
         fields.company = accounts::service::name_of(&txn, principal.workspace_id, account).await?;
     }
     let id = Uuid::now_v7();
-    store::insert(&txn, principal.workspace_id, id, &fields, now())
+    store::insert(&txn, principal.workspace_id, id, &fields, txn.now())
         .await
         .map_err(email_conflict)?;
     let row = store::get(&txn, principal.workspace_id, id)
@@ -263,12 +264,12 @@ pub async fn create(
         serde_json::to_value(&contact).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(contact)
 }
 
 /// A contact the caller may see, or 404.
-async fn visible<C: sea_orm::ConnectionTrait>(
+async fn visible<C: salesos_platform::store::Db>(
     conn: &C,
     principal: &Principal,
     id: Uuid,
@@ -300,7 +301,7 @@ pub async fn update(
         return Ok(Contact::from(&row));
     }
     check_references(&txn, principal, Some(&before), &after).await?;
-    store::update(&txn, principal.workspace_id, id, &after, now())
+    store::update(&txn, principal.workspace_id, id, &after, txn.now())
         .await
         .map_err(email_conflict)?;
     let updated = store::get(&txn, principal.workspace_id, id)
@@ -348,7 +349,7 @@ pub async fn update(
         .unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(contact)
 }
 
@@ -379,7 +380,7 @@ pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<()
         serde_json::to_value(topics::Deleted { id }).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -478,6 +479,6 @@ pub async fn log_activity(
         serde_json::to_value(&activity).unwrap_or_default(),
     )
     .await?;
-    store.commit(txn).await?;
+    txn.commit().await?;
     Ok(activity)
 }

@@ -1,10 +1,11 @@
 //! Queries for contacts. Text search is the one place the dialects differ: PostgreSQL
 //! matches `LIKE '%term%'` through a trigram index, SQLite through its FTS5 trigram table.
 
+use salesos_platform::store::Db;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::model::{Consent, ConsentBasis, ContactFields, ContactStatus, Seniority};
@@ -177,7 +178,7 @@ pub(crate) const WRITABLE: [&str; 27] = [
     "name_key",
 ];
 
-pub async fn insert<C: ConnectionTrait>(
+pub async fn insert<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -194,7 +195,7 @@ pub async fn insert<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn update<C: ConnectionTrait>(
+pub async fn update<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -206,7 +207,7 @@ pub async fn update<C: ConnectionTrait>(
     exec(conn, &update_sql("contacts", &WRITABLE), values).await
 }
 
-pub async fn get<C: ConnectionTrait>(
+pub async fn get<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -214,11 +215,7 @@ pub async fn get<C: ConnectionTrait>(
     find_in_workspace(conn, "contacts", COLUMNS, workspace_id, id).await
 }
 
-pub async fn delete<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
+pub async fn delete<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
     exec(
         conn,
         "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
@@ -312,7 +309,7 @@ fn search(b: &mut SqlBuilder, backend: DbBackend, terms: &[String]) {
 }
 
 /// A page of contacts: `limit + 1` rows so the caller knows whether more follow.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     filter: &Filter,

@@ -16,7 +16,6 @@ use crate::{
         problem::Problem,
     },
     state::AppState,
-    store::now,
 };
 
 /// An API key as listed: never its secret.
@@ -94,7 +93,7 @@ pub async fn create_key(
     if name.is_empty() || name.len() > 100 {
         return Err(Error::invalid("name", "must be 1 to 100 characters"));
     }
-    if input.expires_at.is_some_and(|e| e <= now()) {
+    if input.expires_at.is_some_and(|e| e <= state.store.now()) {
         return Err(Error::invalid("expires_at", "must be in the future"));
     }
     let txn = state.store.write().await?;
@@ -122,7 +121,7 @@ pub async fn create_key(
         },
     )
     .await?;
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(CreatedApiKey {
         api_key: issued.row.try_into()?,
         key: issued.key,
@@ -150,7 +149,7 @@ pub async fn revoke_key(state: &AppState, principal: &Principal, id: Uuid) -> Re
         },
     )
     .await?;
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -6,7 +6,6 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
@@ -14,7 +13,7 @@ use super::{
     store::{self, ApiKeyRow},
     tokens,
 };
-use crate::{error::Error, store::now};
+use crate::{error::Error, store::Db};
 
 const PREFIX_LEN: usize = 10;
 const SECRET_LEN: usize = 32;
@@ -42,7 +41,7 @@ pub fn parse(key: &str) -> Option<(&str, &str)> {
 }
 
 /// Make a new key and store its hash.
-pub async fn issue<C: ConnectionTrait>(
+pub async fn issue<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     role: Role,
@@ -61,7 +60,7 @@ pub async fn issue<C: ConnectionTrait>(
         secret_hash: password::hash(secret).await?,
         role: role.as_str().to_owned(),
         created_by,
-        created_at: now(),
+        created_at: conn.now(),
         expires_at,
         revoked_at: None,
         last_used_at: None,
@@ -98,7 +97,7 @@ impl KeyCache {
 }
 
 /// Turn a presented key into the caller it stands for.
-pub async fn authenticate<C: ConnectionTrait>(
+pub async fn authenticate<C: Db>(
     conn: &C,
     cache: &KeyCache,
     presented: &str,
@@ -115,7 +114,7 @@ pub async fn authenticate<C: ConnectionTrait>(
         }
         cache.remember(prefix, digest);
     }
-    let at = now();
+    let at = conn.now();
     if row.revoked_at.is_some() {
         return Err(Error::Unauthenticated("API key has been revoked".into()));
     }

@@ -2,7 +2,6 @@
 //! the first admin created through it.
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::{Role, password, store, tokens};
@@ -168,7 +167,7 @@ pub async fn complete_setup(store: &Store, f: FirstAdmin<'_>) -> Result<UserCrea
         },
     )
     .await?;
-    let txn = store.conn().begin().await?;
+    let txn = store.write().await?;
     store::clear_setup_tokens(&txn).await?;
     txn.commit().await?;
     Ok(created)

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
-use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{Credential, Principal, Role, store, tokens};
-use crate::{error::Error, store::now};
+use crate::{error::Error, store::Db};
 
 pub const COOKIE: &str = "salesos_session";
 const TOUCH_INTERVAL_SECS: i64 = 60;
@@ -27,7 +26,7 @@ pub struct StartedSession {
     pub csrf_token: String,
 }
 
-pub async fn start<C: ConnectionTrait>(
+pub async fn start<C: Db>(
     conn: &C,
     policy: &SessionPolicy,
     user_id: Uuid,
@@ -44,7 +43,7 @@ pub async fn start<C: ConnectionTrait>(
             user_id,
             workspace_id,
             csrf_token: &csrf_token,
-            expires_at: now() + max_age,
+            expires_at: conn.now() + max_age,
         },
     )
     .await?;
@@ -52,7 +51,7 @@ pub async fn start<C: ConnectionTrait>(
 }
 
 /// The caller behind a session cookie, or `None` when it is unknown, expired or idle.
-pub async fn resolve<C: ConnectionTrait>(
+pub async fn resolve<C: Db>(
     conn: &C,
     policy: &SessionPolicy,
     token: &str,
@@ -60,7 +59,7 @@ pub async fn resolve<C: ConnectionTrait>(
     let Some(row) = store::find_session(conn, &tokens::digest(token)).await? else {
         return Ok(None);
     };
-    let at = now();
+    let at = conn.now();
     let idle = chrono::Duration::from_std(policy.idle_timeout).unwrap_or(chrono::Duration::MAX);
     let role = row.role.as_deref().and_then(|r| r.parse::<Role>().ok());
     let (Some(role), true) = (role, row.is_active) else {

@@ -1,10 +1,11 @@
 //! Queries for workspaces, users, memberships, sessions, API keys and setup tokens.
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use sea_orm::{DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use crate::store::{exec, find_in_workspace, now, statement};
+use crate::store::{exec, find_in_workspace, statement};
 
 #[derive(Clone, Debug, FromQueryResult)]
 pub struct WorkspaceRow {
@@ -60,7 +61,7 @@ pub struct MemberRow {
     pub role: String,
 }
 
-pub async fn find_workspace_by_slug<C: ConnectionTrait>(
+pub async fn find_workspace_by_slug<C: Db>(
     conn: &C,
     slug: &str,
 ) -> Result<Option<WorkspaceRow>, DbErr> {
@@ -72,10 +73,7 @@ pub async fn find_workspace_by_slug<C: ConnectionTrait>(
     WorkspaceRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn find_workspace<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-) -> Result<Option<WorkspaceRow>, DbErr> {
+pub async fn find_workspace<C: Db>(conn: &C, id: Uuid) -> Result<Option<WorkspaceRow>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT id, slug, name, created_at FROM workspaces WHERE id = $1",
@@ -84,7 +82,7 @@ pub async fn find_workspace<C: ConnectionTrait>(
     WorkspaceRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn insert_workspace<C: ConnectionTrait>(
+pub async fn insert_workspace<C: Db>(
     conn: &C,
     slug: &str,
     name: &str,
@@ -93,7 +91,7 @@ pub async fn insert_workspace<C: ConnectionTrait>(
         id: Uuid::now_v7(),
         slug: slug.to_owned(),
         name: name.to_owned(),
-        created_at: now(),
+        created_at: conn.now(),
     };
     exec(
         conn,
@@ -109,7 +107,7 @@ pub async fn insert_workspace<C: ConnectionTrait>(
     Ok(row)
 }
 
-pub async fn count_users<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+pub async fn count_users<C: Db>(conn: &C) -> Result<i64, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT COUNT(*) AS n FROM users",
@@ -124,23 +122,20 @@ pub async fn count_users<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, is_active";
 
-pub async fn find_user_by_email<C: ConnectionTrait>(
-    conn: &C,
-    email: &str,
-) -> Result<Option<UserRow>, DbErr> {
+pub async fn find_user_by_email<C: Db>(conn: &C, email: &str) -> Result<Option<UserRow>, DbErr> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
     let stmt = statement(conn.get_database_backend(), &sql, vec![email.into()]);
     UserRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn insert_user<C: ConnectionTrait>(
+pub async fn insert_user<C: Db>(
     conn: &C,
     email: &str,
     display_name: &str,
     password_hash: &str,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let at = now();
+    let at = conn.now();
     exec(
         conn,
         "INSERT INTO users (id, email, display_name, password_hash, is_active, created_at, updated_at) \
@@ -159,7 +154,7 @@ pub async fn insert_user<C: ConnectionTrait>(
     Ok(id)
 }
 
-pub async fn set_user_password<C: ConnectionTrait>(
+pub async fn set_user_password<C: Db>(
     conn: &C,
     user_id: Uuid,
     password_hash: &str,
@@ -167,14 +162,14 @@ pub async fn set_user_password<C: ConnectionTrait>(
     exec(
         conn,
         "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
-        vec![password_hash.into(), now().into(), user_id.into()],
+        vec![password_hash.into(), conn.now().into(), user_id.into()],
     )
     .await?;
     Ok(())
 }
 
 /// Give `user` the `role` in `workspace`, replacing any role they had there.
-pub async fn upsert_membership<C: ConnectionTrait>(
+pub async fn upsert_membership<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     user_id: Uuid,
@@ -188,7 +183,7 @@ pub async fn upsert_membership<C: ConnectionTrait>(
             workspace_id.into(),
             user_id.into(),
             role.into(),
-            now().into(),
+            conn.now().into(),
         ],
     )
     .await?;
@@ -196,7 +191,7 @@ pub async fn upsert_membership<C: ConnectionTrait>(
 }
 
 /// The workspaces a user belongs to, oldest membership first, with the role in each.
-pub async fn memberships_of<C: ConnectionTrait>(
+pub async fn memberships_of<C: Db>(
     conn: &C,
     user_id: Uuid,
 ) -> Result<Vec<(WorkspaceRow, String)>, DbErr> {
@@ -232,10 +227,7 @@ pub async fn memberships_of<C: ConnectionTrait>(
         .collect())
 }
 
-pub async fn members<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-) -> Result<Vec<MemberRow>, DbErr> {
+pub async fn members<C: Db>(conn: &C, workspace_id: Uuid) -> Result<Vec<MemberRow>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT u.id AS user_id, u.email, u.display_name, m.role FROM memberships m \
@@ -245,11 +237,7 @@ pub async fn members<C: ConnectionTrait>(
     MemberRow::find_by_statement(stmt).all(conn).await
 }
 
-pub async fn is_member<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    user_id: Uuid,
-) -> Result<bool, DbErr> {
+pub async fn is_member<C: Db>(conn: &C, workspace_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT 1 AS one FROM memberships WHERE workspace_id = $1 AND user_id = $2",
@@ -266,12 +254,9 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_session<C: ConnectionTrait>(
-    conn: &C,
-    s: NewSession<'_>,
-) -> Result<Uuid, DbErr> {
+pub async fn insert_session<C: Db>(conn: &C, s: NewSession<'_>) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let at = now();
+    let at = conn.now();
     exec(
         conn,
         "INSERT INTO sessions (id, token_hash, user_id, workspace_id, csrf_token, created_at, last_seen_at, expires_at) \
@@ -292,10 +277,7 @@ pub async fn insert_session<C: ConnectionTrait>(
 }
 
 /// A session by its token digest, with the user's current role in its workspace.
-pub async fn find_session<C: ConnectionTrait>(
-    conn: &C,
-    token_hash: &str,
-) -> Result<Option<SessionRow>, DbErr> {
+pub async fn find_session<C: Db>(conn: &C, token_hash: &str) -> Result<Option<SessionRow>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT s.id, s.user_id, s.workspace_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
@@ -308,17 +290,17 @@ pub async fn find_session<C: ConnectionTrait>(
     SessionRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn touch_session<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+pub async fn touch_session<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE sessions SET last_seen_at = $1 WHERE id = $2",
-        vec![now().into(), id.into()],
+        vec![conn.now().into(), id.into()],
     )
     .await?;
     Ok(())
 }
 
-pub async fn delete_session<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+pub async fn delete_session<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     exec(conn, "DELETE FROM sessions WHERE id = $1", vec![id.into()]).await?;
     Ok(())
 }
@@ -326,7 +308,7 @@ pub async fn delete_session<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<()
 const KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, role, created_by, created_at, \
                            expires_at, revoked_at, last_used_at";
 
-pub async fn insert_api_key<C: ConnectionTrait>(conn: &C, k: &ApiKeyRow) -> Result<(), DbErr> {
+pub async fn insert_api_key<C: Db>(conn: &C, k: &ApiKeyRow) -> Result<(), DbErr> {
     let sql = format!(
         "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
@@ -351,7 +333,7 @@ pub async fn insert_api_key<C: ConnectionTrait>(conn: &C, k: &ApiKeyRow) -> Resu
     Ok(())
 }
 
-pub async fn find_api_key_by_prefix<C: ConnectionTrait>(
+pub async fn find_api_key_by_prefix<C: Db>(
     conn: &C,
     prefix: &str,
 ) -> Result<Option<ApiKeyRow>, DbErr> {
@@ -360,7 +342,7 @@ pub async fn find_api_key_by_prefix<C: ConnectionTrait>(
     ApiKeyRow::find_by_statement(stmt).one(conn).await
 }
 
-pub async fn find_api_key<C: ConnectionTrait>(
+pub async fn find_api_key<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     id: Uuid,
@@ -369,7 +351,7 @@ pub async fn find_api_key<C: ConnectionTrait>(
 }
 
 /// A workspace's keys, newest first, after the `(created_at, id)` position if given.
-pub async fn list_api_keys<C: ConnectionTrait>(
+pub async fn list_api_keys<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
@@ -390,30 +372,26 @@ pub async fn list_api_keys<C: ConnectionTrait>(
     ApiKeyRow::find_by_statement(stmt).all(conn).await
 }
 
-pub async fn revoke_api_key<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
+pub async fn revoke_api_key<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
     exec(
         conn,
         "UPDATE api_keys SET revoked_at = $1 WHERE workspace_id = $2 AND id = $3 AND revoked_at IS NULL",
-        vec![now().into(), workspace_id.into(), id.into()],
+        vec![conn.now().into(), workspace_id.into(), id.into()],
     )
     .await
 }
 
-pub async fn touch_api_key<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+pub async fn touch_api_key<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
-        vec![now().into(), id.into()],
+        vec![conn.now().into(), id.into()],
     )
     .await?;
     Ok(())
 }
 
-pub async fn insert_setup_token<C: ConnectionTrait>(
+pub async fn insert_setup_token<C: Db>(
     conn: &C,
     token_hash: &str,
     expires_at: DateTime<Utc>,
@@ -421,27 +399,24 @@ pub async fn insert_setup_token<C: ConnectionTrait>(
     exec(
         conn,
         "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
-        vec![token_hash.into(), now().into(), expires_at.into()],
+        vec![token_hash.into(), conn.now().into(), expires_at.into()],
     )
     .await?;
     Ok(())
 }
 
 /// Is this an unexpired setup token?
-pub async fn setup_token_valid<C: ConnectionTrait>(
-    conn: &C,
-    token_hash: &str,
-) -> Result<bool, DbErr> {
+pub async fn setup_token_valid<C: Db>(conn: &C, token_hash: &str) -> Result<bool, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
         "SELECT 1 AS one FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2",
-        vec![token_hash.into(), now().into()],
+        vec![token_hash.into(), conn.now().into()],
     );
     Ok(conn.query_one_raw(stmt).await?.is_some())
 }
 
 /// Spend every setup token: setup happens once.
-pub async fn clear_setup_tokens<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+pub async fn clear_setup_tokens<C: Db>(conn: &C) -> Result<(), DbErr> {
     exec(conn, "DELETE FROM setup_tokens", vec![]).await?;
     Ok(())
 }

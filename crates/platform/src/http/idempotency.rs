@@ -3,6 +3,7 @@
 //! different body is refused (422), and a repeat while the first still runs gets 409.
 //! Keys are scoped to the workspace and kept for 24 hours.
 
+use crate::store::Db;
 use axum::{
     body::{Body, to_bytes},
     extract::{Request, State},
@@ -10,14 +11,14 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::FromQueryResult;
 use sha2::{Digest, Sha256};
 
 use crate::{
     auth::Principal,
     error::Error,
     state::AppState,
-    store::{exec, now, statement, unique_violation},
+    store::{exec, statement, unique_violation},
 };
 
 pub const HEADER: &str = "idempotency-key";
@@ -95,7 +96,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
     let request_hash = hex::encode(hasher.finalize());
 
     let conn = state.store.conn();
-    let expired_before = now() - chrono::Duration::hours(24);
+    let expired_before = conn.now() - chrono::Duration::hours(24);
     exec(
         conn,
         "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND idempotency_key = $2 AND created_at < $3",
@@ -110,7 +111,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
             workspace_id.into(),
             key.clone().into(),
             request_hash.clone().into(),
-            now().into(),
+            conn.now().into(),
         ],
     )
     .await;
@@ -161,11 +162,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-async fn forget<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: uuid::Uuid,
-    key: &str,
-) -> Result<(), Error> {
+async fn forget<C: Db>(conn: &C, workspace_id: uuid::Uuid, key: &str) -> Result<(), Error> {
     exec(
         conn,
         "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND idempotency_key = $2",
@@ -175,7 +172,7 @@ async fn forget<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn replay<C: ConnectionTrait>(
+async fn replay<C: Db>(
     conn: &C,
     workspace_id: uuid::Uuid,
     key: &str,

@@ -132,7 +132,7 @@ pub async fn retry(
     let job = jobs::get(&txn, principal.workspace_id, id)
         .await?
         .ok_or(Error::NotFound("job"))?;
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Json(job))
 }
 
@@ -164,7 +164,7 @@ pub async fn cancel(
     let job = jobs::get(&txn, principal.workspace_id, id)
         .await?
         .ok_or(Error::NotFound("job"))?;
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Json(job))
 }
 

@@ -21,7 +21,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 use serde::{Deserialize, Serialize};
 use tokio::{
     sync::{broadcast, watch},
@@ -344,7 +344,7 @@ pub async fn relay_once(
 ) -> anyhow::Result<usize> {
     if store.backend() == DbBackend::Postgres {
         // One relay across nodes: the others skip while it holds the lock.
-        let txn = store.conn().begin().await?;
+        let txn = store.write().await?;
         let locked = txn
             .query_one_raw(statement(
                 DbBackend::Postgres,
@@ -397,7 +397,7 @@ async fn publish_all(js: &async_nats::jetstream::Context, pending: &[Event]) -> 
     Ok(())
 }
 
-async fn advance_all<C: ConnectionTrait>(
+async fn advance_all<C: crate::store::Db>(
     conn: &C,
     pending: &[Event],
 ) -> Result<(), sea_orm::DbErr> {

@@ -11,7 +11,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{DbErr, FromQueryResult};
 use tokio::sync::watch;
 
 use super::events::{self, Event, topic_matches};
@@ -68,7 +68,7 @@ pub async fn run_once(store: &Store, consumer: &dyn Consumer) -> Result<usize, E
     for (ws, seq) in last {
         events::advance(&txn, consumer.name(), ws, seq).await?;
     }
-    store.commit(txn).await?;
+    txn.commit().await?;
     tracing::debug!(
         consumer = consumer.name(),
         read,
@@ -134,7 +134,7 @@ pub fn spawn(
 }
 
 /// How many committed events `consumer` has yet to move over, across workspaces.
-pub async fn lag<C: ConnectionTrait>(conn: &C, consumer: &str) -> Result<i64, DbErr> {
+pub async fn lag<C: crate::store::Db>(conn: &C, consumer: &str) -> Result<i64, DbErr> {
     #[derive(FromQueryResult)]
     struct Lag {
         lag: i64,

@@ -3,16 +3,17 @@
 //! node whose compare-and-set moves `next_run_at` forward, and the job it enqueues carries
 //! the tick in its unique key, so each tick runs once however many nodes there are.
 
+use crate::store::Db;
 use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{DbErr, FromQueryResult};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::jobs::{self, NewJob};
-use crate::store::{Store, exec, now, statement};
+use crate::store::{Store, exec, statement};
 
 /// The first tick of `expression` in `timezone` strictly after `after`.
 pub fn next_after(
@@ -42,8 +43,8 @@ pub struct Schedule<'a> {
 }
 
 /// Create or update a schedule by key.
-pub async fn ensure<C: ConnectionTrait>(conn: &C, s: Schedule<'_>) -> Result<(), DbErr> {
-    let at = now();
+pub async fn ensure<C: Db>(conn: &C, s: Schedule<'_>) -> Result<(), DbErr> {
+    let at = conn.now();
     let next = next_after(s.expression, s.timezone, at).map_err(DbErr::Custom)?;
     exec(
         conn,
@@ -84,7 +85,7 @@ struct Due {
 
 /// Fire every due schedule once; returns how many fired on this node.
 pub async fn tick(store: &Store) -> Result<usize, DbErr> {
-    let at = now();
+    let at = store.now();
     let stmt = statement(
         store.backend(),
         "SELECT id, schedule_key, workspace_id, expression, timezone, job_kind, payload, next_run_at \
@@ -134,7 +135,7 @@ pub async fn tick(store: &Store) -> Result<usize, DbErr> {
             .await?;
             fired += 1;
         }
-        store.commit(txn).await?;
+        txn.commit().await?;
     }
     Ok(fired)
 }
@@ -146,15 +147,17 @@ fn with_tick(mut payload: serde_json::Value, tick: DateTime<Utc>) -> serde_json:
     payload
 }
 
-/// Tick every second until `shutdown`.
+/// Tick every second, and whenever the store's clock is moved, until `shutdown`.
 pub fn spawn(store: Store, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut moved = store.clock().moves();
         loop {
             if let Err(e) = tick(&store).await {
                 tracing::warn!(error = %e, "cron tick failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = moved.changed() => {}
                 _ = shutdown.changed() => return,
             }
         }

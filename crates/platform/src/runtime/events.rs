@@ -5,13 +5,13 @@
 //! never skips an event that commits late.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{DbBackend, DbErr, FromQueryResult, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::store::{
-    exec, now,
+    Db, Wake, exec,
     query::{SqlBuilder, like_escape},
     rows_per_statement, statement,
 };
@@ -93,7 +93,7 @@ pub struct NewEvent<'a> {
 }
 
 /// Record an event in the caller's transaction.
-pub async fn emit<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> Result<Event, DbErr> {
+pub async fn emit<C: Db>(conn: &C, e: NewEvent<'_>) -> Result<Event, DbErr> {
     emit_many(conn, vec![e])
         .await?
         .pop()
@@ -104,10 +104,7 @@ pub async fn emit<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> Result<Event
 /// workspace reserves a block of sequence numbers, and multi-row inserts write
 /// them. Bulk producers (imports, the benchmark) use this; it costs two statements
 /// for any number of events of one workspace.
-pub async fn emit_many<C: ConnectionTrait>(
-    conn: &C,
-    new: Vec<NewEvent<'_>>,
-) -> Result<Vec<Event>, DbErr> {
+pub async fn emit_many<C: Db>(conn: &C, new: Vec<NewEvent<'_>>) -> Result<Vec<Event>, DbErr> {
     // Reserve each workspace's block; the counter row stays locked until commit.
     let mut next: Vec<(Uuid, i64)> = Vec::new();
     for e in &new {
@@ -132,7 +129,7 @@ pub async fn emit_many<C: ConnectionTrait>(
         // From now on: the next number to hand out in this workspace.
         *n = last - *n + 1;
     }
-    let at = now();
+    let at = conn.now();
     let mut events = Vec::with_capacity(new.len());
     for e in new {
         let seq = next
@@ -174,13 +171,16 @@ pub async fn emit_many<C: ConnectionTrait>(
         }));
         exec(conn, &b.sql, b.values).await?;
     }
-    // Other nodes' consumers are woken by the NOTIFY that `Store::commit` sends, once per
-    // transaction rather than once per event.
+    // Every node's consumers wake when the transaction commits: once per transaction, not
+    // once per event.
+    if !events.is_empty() {
+        conn.wake(Wake::Events).await?;
+    }
     Ok(events)
 }
 
 /// Record the event a caller's change causes (`contact.created`, …), in its transaction.
-pub async fn record<C: ConnectionTrait>(
+pub async fn record<C: Db>(
     conn: &C,
     principal: &crate::auth::Principal,
     topic: &super::topics::Topic,
@@ -221,7 +221,7 @@ pub fn valid_pattern(pattern: &str) -> bool {
 }
 
 /// A workspace's events after position `after`, oldest first, optionally of matching types.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     after: i64,
@@ -257,11 +257,7 @@ pub async fn list<C: ConnectionTrait>(
 /// The next events a durable consumer has not seen, across workspaces, with each
 /// workspace's events in order. Call inside the transaction that records what the consumer
 /// did with them and advances its offsets, so each event is handled exactly once.
-pub async fn pending_for<C: ConnectionTrait>(
-    conn: &C,
-    consumer: &str,
-    limit: u64,
-) -> Result<Vec<Event>, DbErr> {
+pub async fn pending_for<C: Db>(conn: &C, consumer: &str, limit: u64) -> Result<Vec<Event>, DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
         // One node at a time per consumer; the lock ends with the transaction.
         exec(
@@ -276,7 +272,7 @@ pub async fn pending_for<C: ConnectionTrait>(
 
 /// [`pending_for`] without taking the consumer's lock, for callers that hold it already or
 /// tolerate handling an event twice.
-pub async fn pending_unlocked<C: ConnectionTrait>(
+pub async fn pending_unlocked<C: Db>(
     conn: &C,
     consumer: &str,
     limit: u64,
@@ -300,7 +296,7 @@ pub async fn pending_unlocked<C: ConnectionTrait>(
 }
 
 /// Record that `consumer` has handled a workspace's events up to `seq`.
-pub async fn advance<C: ConnectionTrait>(
+pub async fn advance<C: Db>(
     conn: &C,
     consumer: &str,
     workspace_id: Uuid,
@@ -310,7 +306,7 @@ pub async fn advance<C: ConnectionTrait>(
         conn,
         "INSERT INTO consumer_offsets (consumer, workspace_id, last_seq, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (consumer, workspace_id) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at",
-        vec![consumer.into(), workspace_id.into(), Value::from(seq), now().into()],
+        vec![consumer.into(), workspace_id.into(), Value::from(seq), conn.now().into()],
     )
     .await?;
     Ok(())

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     store::{
-        Store, exec, find_in_workspace, now, query::SqlBuilder, rows_per_statement, statement,
+        Db, Store, Wake, exec, find_in_workspace, query::SqlBuilder, rows_per_statement, statement,
     },
     text_enum,
 };
@@ -128,21 +128,10 @@ impl Enqueued {
 
 const UNIQUE_CONFLICT: &str = "ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING";
 
-/// Enqueue in the caller's transaction. On PostgreSQL a `NOTIFY` wakes every node's workers
-/// when the transaction commits.
-pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
-    let done = enqueue_quietly(conn, job).await?;
-    if matches!(done, Enqueued::Created(_)) {
-        notify(conn).await?;
-    }
-    Ok(done)
-}
-
-/// [`enqueue`] without the wake-up, for callers that enqueue many jobs in one transaction
-/// and call [`notify`] once.
-pub async fn enqueue_quietly<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
+/// Enqueue in the caller's transaction; every node's workers wake when it commits.
+pub async fn enqueue<C: Db>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
     let id = Uuid::now_v7();
-    let at = now();
+    let at = conn.now();
     let sql = format!(
         "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
          unique_key, progress, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, 0, $7, $8, 0, $9, $9) \
@@ -178,16 +167,17 @@ pub async fn enqueue_quietly<C: ConnectionTrait>(conn: &C, job: NewJob) -> Resul
             .unwrap_or(id);
         return Ok(Enqueued::AlreadyPending(existing));
     }
+    conn.wake(Wake::Jobs).await?;
     Ok(Enqueued::Created(id))
 }
 
 /// Enqueue many jobs in one statement per chunk, for bulk producers; wakes the workers
 /// once. A job whose unique key is already pending is skipped. Returns how many were
 /// queued.
-pub async fn enqueue_batch<C: ConnectionTrait>(conn: &C, jobs: &[NewJob]) -> Result<u64, DbErr> {
+pub async fn enqueue_batch<C: Db>(conn: &C, jobs: &[NewJob]) -> Result<u64, DbErr> {
     let mut total = 0;
     for chunk in jobs.chunks(rows_per_statement(conn.get_database_backend(), 13)) {
-        let at = now();
+        let at = conn.now();
         let mut b = SqlBuilder::new(
             "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
              unique_key, progress, created_at, updated_at) VALUES ",
@@ -213,7 +203,9 @@ pub async fn enqueue_batch<C: ConnectionTrait>(conn: &C, jobs: &[NewJob]) -> Res
         b.push(UNIQUE_CONFLICT);
         total += exec(conn, &b.sql, b.values).await?;
     }
-    notify(conn).await?;
+    if total > 0 {
+        conn.wake(Wake::Jobs).await?;
+    }
     Ok(total)
 }
 
@@ -223,14 +215,14 @@ pub const CHANNEL: &str = "salesos_jobs";
 /// Add a job that `owner` already holds under a lease: the caller runs it right away
 /// (the CLI running an import itself). Should the caller die, the lease runs out and any
 /// worker takes the job over.
-pub async fn enqueue_claimed<C: ConnectionTrait>(
+pub async fn enqueue_claimed<C: Db>(
     conn: &C,
     job: NewJob,
     owner: &str,
     lease: chrono::Duration,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let at = now();
+    let at = conn.now();
     exec(
         conn,
         "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
@@ -253,15 +245,6 @@ pub async fn enqueue_claimed<C: ConnectionTrait>(
     Ok(id)
 }
 
-/// Wake every node's workers when the caller's transaction commits (PostgreSQL; within a
-/// process the commit itself signals).
-pub async fn notify<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        exec(conn, "SELECT pg_notify($1, '')", vec![CHANNEL.into()]).await?;
-    }
-    Ok(())
-}
-
 /// Claim up to `limit` due jobs of the given kinds for `owner` under a lease.
 pub async fn claim(
     store: &Store,
@@ -273,7 +256,7 @@ pub async fn claim(
     if kinds.is_empty() {
         return Ok(Vec::new());
     }
-    let at = now();
+    let at = store.now();
     let mut b = SqlBuilder::new(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, \
          started_at = COALESCE(started_at, $3), updated_at = $3 \
@@ -311,7 +294,7 @@ pub async fn claim(
 /// Commit this transaction without waiting for the WAL flush (PostgreSQL). Used for claims
 /// and completions only: losing one in a crash means a job runs again, which every job
 /// tolerates (side effects carry idempotency keys); enqueues stay fully durable.
-pub async fn relax_durability<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+pub async fn relax_durability<C: Db>(conn: &C) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
         conn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
             .await?;
@@ -320,7 +303,7 @@ pub async fn relax_durability<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr>
 }
 
 /// Extend the leases of every job `owner` holds.
-pub async fn heartbeat<C: ConnectionTrait>(
+pub async fn heartbeat<C: Db>(
     conn: &C,
     owner: &str,
     lease: chrono::Duration,
@@ -328,13 +311,13 @@ pub async fn heartbeat<C: ConnectionTrait>(
     exec(
         conn,
         "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = 'running'",
-        vec![(now() + lease).into(), owner.into()],
+        vec![(conn.now() + lease).into(), owner.into()],
     )
     .await
 }
 
 /// Mark many jobs done in one statement; returns the ids whose lease still held.
-pub async fn complete_many<C: ConnectionTrait>(
+pub async fn complete_many<C: Db>(
     conn: &C,
     done: &[(Uuid, Option<serde_json::Value>)],
     owner: &str,
@@ -346,7 +329,7 @@ pub async fn complete_many<C: ConnectionTrait>(
     // small `jobs_leases` index, which churns with every claim, instead of the primary key.
     let (plain, with_result): (Vec<_>, Vec<_>) = done.iter().partition(|(_, r)| r.is_none());
     for chunk in plain.chunks(rows_per_statement(conn.get_database_backend(), 1)) {
-        let at = now();
+        let at = conn.now();
         let mut b = SqlBuilder::new(
             "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, updated_at = $1, \
              lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE lease_owner = $2",
@@ -361,7 +344,7 @@ pub async fn complete_many<C: ConnectionTrait>(
     }
     // Jobs with a result: one statement joins their ids to their results.
     for chunk in with_result.chunks(rows_per_statement(conn.get_database_backend(), 2)) {
-        let at = now();
+        let at = conn.now();
         let mut b = SqlBuilder::new(
             "UPDATE jobs SET state = 'succeeded', result = v.column2, progress = 100, finished_at = $1, \
              updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL \
@@ -385,14 +368,14 @@ pub async fn complete_many<C: ConnectionTrait>(
 
 /// Record a failed attempt: back to the queue at `retry_at`, or dead when `retry_at` is
 /// `None` or no attempts are left. Returns the state the job ends in, if the lease held.
-pub async fn fail<C: ConnectionTrait>(
+pub async fn fail<C: Db>(
     conn: &C,
     job: &Job,
     owner: &str,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<Option<JobState>, DbErr> {
-    let at = now();
+    let at = conn.now();
     let state = match retry_at {
         Some(_) if job.attempts < job.max_attempts => JobState::Queued,
         _ => JobState::Dead,
@@ -419,7 +402,7 @@ pub async fn fail<C: ConnectionTrait>(
 /// Put a held job back in the queue until `run_at` without counting the attempt: the
 /// handler chose not to run it now (its target is cooling off). `false` if the lease was
 /// lost.
-pub async fn snooze<C: ConnectionTrait>(
+pub async fn snooze<C: Db>(
     conn: &C,
     id: Uuid,
     owner: &str,
@@ -429,7 +412,7 @@ pub async fn snooze<C: ConnectionTrait>(
         conn,
         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, updated_at = $2, \
          lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND lease_owner = $4",
-        vec![run_at.into(), now().into(), id.into(), owner.into()],
+        vec![run_at.into(), conn.now().into(), id.into(), owner.into()],
     )
     .await?
         == 1)
@@ -437,9 +420,9 @@ pub async fn snooze<C: ConnectionTrait>(
 
 /// Return jobs whose lease ran out (their worker died) to the queue, or to the dead list
 /// when they have no attempts left.
-pub async fn reap_expired<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
-    let at = now();
-    exec(
+pub async fn reap_expired<C: Db>(conn: &C) -> Result<u64, DbErr> {
+    let at = conn.now();
+    let n = exec(
         conn,
         "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
          last_error = 'lease expired: the worker holding the job stopped', run_at = $1, updated_at = $1, \
@@ -447,22 +430,30 @@ pub async fn reap_expired<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
          WHERE state = 'running' AND lease_expires_at < $1",
         vec![at.into()],
     )
-    .await
+    .await?;
+    if n > 0 {
+        conn.wake(Wake::Jobs).await?;
+    }
+    Ok(n)
 }
 
 /// A stopping worker hands back what it holds without counting the attempt.
-pub async fn release<C: ConnectionTrait>(conn: &C, owner: &str) -> Result<u64, DbErr> {
-    let at = now();
-    exec(
+pub async fn release<C: Db>(conn: &C, owner: &str) -> Result<u64, DbErr> {
+    let at = conn.now();
+    let n = exec(
         conn,
         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, updated_at = $1, \
          lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $2 AND state = 'running'",
         vec![at.into(), owner.into()],
     )
-    .await
+    .await?;
+    if n > 0 {
+        conn.wake(Wake::Jobs).await?;
+    }
+    Ok(n)
 }
 
-pub async fn set_progress<C: ConnectionTrait>(
+pub async fn set_progress<C: Db>(
     conn: &C,
     id: Uuid,
     percent: i32,
@@ -471,27 +462,19 @@ pub async fn set_progress<C: ConnectionTrait>(
     exec(
         conn,
         "UPDATE jobs SET progress = $1, progress_message = $2, updated_at = $3 WHERE id = $4 AND state = 'running'",
-        vec![percent.clamp(0, 100).into(), message.map(str::to_owned).into(), now().into(), id.into()],
+        vec![percent.clamp(0, 100).into(), message.map(str::to_owned).into(), conn.now().into(), id.into()],
     )
     .await?;
     Ok(())
 }
 
-pub async fn get<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<Job>, DbErr> {
+pub async fn get<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<Option<Job>, DbErr> {
     find_in_workspace(conn, "jobs", COLUMNS, workspace_id, id).await
 }
 
 /// Put a dead or cancelled job back in the queue with fresh attempts.
-pub async fn retry<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
-    let at = now();
+pub async fn retry<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
+    let at = conn.now();
     let n = exec(
         conn,
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1, finished_at = NULL, \
@@ -500,19 +483,15 @@ pub async fn retry<C: ConnectionTrait>(
     )
     .await?;
     if n > 0 {
-        notify(conn).await?;
+        conn.wake(Wake::Jobs).await?;
     }
     Ok(n)
 }
 
 /// Cancel a queued or running job; a running one finishes its attempt but its outcome is
 /// not applied.
-pub async fn cancel<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<u64, DbErr> {
-    let at = now();
+pub async fn cancel<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
+    let at = conn.now();
     exec(
         conn,
         "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1, lease_owner = NULL, \
@@ -523,7 +502,7 @@ pub async fn cancel<C: ConnectionTrait>(
 }
 
 /// A workspace's jobs, newest first.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     kind: Option<&str>,

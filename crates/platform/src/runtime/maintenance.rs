@@ -2,7 +2,8 @@
 //! their 24 hours, and finished jobs past their retention. Dead jobs stay for inspection.
 
 use super::worker::{JobContext, JobHandler, Outcome};
-use crate::store::{exec, now};
+use crate::store::Db;
+use crate::store::exec;
 
 pub const KIND: &str = "maintenance.cleanup";
 /// Every hour, on the hour (UTC).
@@ -23,7 +24,7 @@ impl JobHandler for Cleanup {
 
     async fn run(&self, ctx: &JobContext) -> Outcome {
         let conn = ctx.store.conn();
-        let at = now();
+        let at = conn.now();
         let steps: [(&str, &str, sea_orm::Value); 4] = [
             (
                 "sessions",

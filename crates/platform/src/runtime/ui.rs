@@ -76,7 +76,7 @@ async fn retry(
     if jobs::retry(&txn, principal.workspace_id, id).await? == 0 {
         return Err(Error::conflict("state", "only dead or cancelled jobs can be replayed").into());
     }
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Redirect::to("/app/jobs?state=queued"))
 }
 
@@ -92,6 +92,6 @@ async fn cancel(
             Error::conflict("state", "only queued or running jobs can be cancelled").into(),
         );
     }
-    state.store.commit(txn).await?;
+    txn.commit().await?;
     Ok(Redirect::to("/app/jobs?state=cancelled"))
 }

@@ -4,6 +4,7 @@
 //! this process, on PostgreSQL `NOTIFY` from other nodes (relayed by the bus), and
 //! otherwise polls slowly.
 
+use crate::store::Db;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::{
@@ -220,6 +221,8 @@ async fn run(
     // Commits in this process signal directly; other nodes' commits arrive through the
     // bus's PostgreSQL listener (see `bus`).
     let mut wake = store.signals().jobs.subscribe();
+    // A clock moved forward (in tests) may have made retries and snoozed jobs due.
+    let mut moved = store.clock().moves();
     let heartbeat = {
         let (store, owner, mut stop) = (store.clone(), owner.clone(), shutdown.clone());
         let every = config.lease / 3;
@@ -283,6 +286,7 @@ async fn run(
         if idle {
             tokio::select! {
                 _ = wake.changed() => {}
+                _ = moved.changed() => {}
                 _ = tokio::time::sleep(config.poll) => {}
                 _ = shutdown.changed() => {}
             }
@@ -459,7 +463,7 @@ async fn record_batch(
             }
             Outcome::Retry { error, after } => {
                 let delay = after.unwrap_or(f.backoff);
-                let retry_at = crate::store::now()
+                let retry_at = txn.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
                 match jobs::fail(&txn, &f.job, owner, error, Some(retry_at)).await? {
                     Some(s) => (s, Some(error.clone())),
@@ -471,7 +475,7 @@ async fn record_batch(
                 None => continue,
             },
             Outcome::Snooze(delay) => {
-                let run_at = crate::store::now()
+                let run_at = txn.now()
                     + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::seconds(60));
                 if jobs::snooze(&txn, f.job.id, owner, run_at).await? {
                     attach(f);
@@ -522,5 +526,5 @@ async fn record_batch(
     for (template, rows) in writes {
         crate::store::exec_rows(&txn, template, rows).await?;
     }
-    store.commit(txn).await
+    txn.commit().await
 }

@@ -9,20 +9,21 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use tokio::sync::{broadcast, watch};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::{runtime::bus::LiveMessage, settings::Settings};
+use crate::{clock::Clock, runtime::bus::LiveMessage, settings::Settings};
 
 /// The database behind SalesOS.
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: DatabaseConnection,
-    signals: Arc<Signals>,
+    conn: Conn,
     /// SQLite only: this process's writers take turns here (see [`WriteTxn`]).
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: the database's URL, for [`Store::bulk_writer`].
@@ -38,51 +39,176 @@ const BULK_CHECKPOINT_PAGES: u32 = 100_000;
 /// How long a writer waits for its turn, as SQLite's busy timeout.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
+/// A connection as the stores use it: the database, the application's clock and the
+/// wake-ups of this process's waiters. Statements on it commit one by one.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    db: DatabaseConnection,
+    clock: Clock,
+    signals: Arc<Signals>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// What a write made ready for someone else: jobs to run, or events to consume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    Jobs,
+    Events,
+}
+
+impl Wake {
+    /// The PostgreSQL channel that carries this wake-up to other nodes.
+    pub fn channel(self) -> &'static str {
+        match self {
+            Wake::Jobs => crate::runtime::jobs::CHANNEL,
+            Wake::Events => crate::runtime::bus::EVENTS_CHANNEL,
+        }
+    }
+}
+
+/// What every store function writes through: a connection that tells the time by the
+/// application's clock and knows whom to wake. [`Conn`] and [`WriteTxn`] are the two.
+#[async_trait::async_trait]
+pub trait Db: ConnectionTrait + Sync {
+    fn clock(&self) -> &Clock;
+
+    /// Now, by the application's clock, at the precision both databases keep.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock().now()
+    }
+
+    /// This write queued jobs or recorded events. In a transaction the workers or
+    /// consumers are woken when it commits, and only then; on a plain connection, now.
+    async fn wake(&self, what: Wake) -> Result<(), DbErr>;
+}
+
+#[async_trait::async_trait]
+impl Db for Conn {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    async fn wake(&self, what: Wake) -> Result<(), DbErr> {
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            exec(
+                &self.db,
+                "SELECT pg_notify($1, '')",
+                vec![what.channel().into()],
+            )
+            .await?;
+        }
+        self.signals.wake(what);
+        Ok(())
+    }
+}
+
 /// A write transaction from [`Store::write`]. On SQLite it also holds this process's write
 /// turn: the writers of one process queue on a fair async lock, in order, rather than on
 /// SQLite's busy handler, which retries after sleeping 1, 2, 5, 10, … ms and so leaves the
 /// database idle while work waits (the job queue's claimer and completer alternate
 /// constantly). Writers in other processes (a CLI import beside a server) still meet on
 /// the busy timeout.
+///
+/// [`WriteTxn::commit`] is the one way a write reaches the database: whatever the
+/// transaction queued or recorded (see [`Db::wake`]) wakes its workers and consumers, on
+/// this node and (PostgreSQL) every other, so no caller can forget to.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    clock: Clock,
+    signals: Arc<Signals>,
+    jobs: AtomicBool,
+    events: AtomicBool,
 }
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let woken: Vec<Wake> = [
+            (self.jobs.load(Ordering::Relaxed), Wake::Jobs),
+            (self.events.load(Ordering::Relaxed), Wake::Events),
+        ]
+        .into_iter()
+        .filter_map(|(set, w)| set.then_some(w))
+        .collect();
+        if self.txn.get_database_backend() == DbBackend::Postgres {
+            // Delivered at commit to every node listening (see `runtime::bus`).
+            for w in &woken {
+                exec(
+                    &self.txn,
+                    "SELECT pg_notify($1, '')",
+                    vec![w.channel().into()],
+                )
+                .await?;
+            }
+        }
+        self.txn.commit().await?;
+        for w in woken {
+            self.signals.wake(w);
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
-impl ConnectionTrait for WriteTxn {
-    fn get_database_backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
+impl Db for WriteTxn {
+    fn clock(&self) -> &Clock {
+        &self.clock
     }
 
-    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
-    }
-
-    async fn query_one_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
-    }
-
-    async fn query_all_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
+    async fn wake(&self, what: Wake) -> Result<(), DbErr> {
+        match what {
+            Wake::Jobs => self.jobs.store(true, Ordering::Relaxed),
+            Wake::Events => self.events.store(true, Ordering::Relaxed),
+        }
+        Ok(())
     }
 }
+
+macro_rules! delegate_connection {
+    ($t:ty, $field:ident) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $t {
+            fn get_database_backend(&self) -> DbBackend {
+                self.$field.get_database_backend()
+            }
+
+            async fn execute_raw(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<sea_orm::ExecResult, DbErr> {
+                self.$field.execute_raw(stmt).await
+            }
+
+            async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+                self.$field.execute_unprepared(sql).await
+            }
+
+            async fn query_one_raw(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+                self.$field.query_one_raw(stmt).await
+            }
+
+            async fn query_all_raw(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+                self.$field.query_all_raw(stmt).await
+            }
+        }
+    };
+}
+
+delegate_connection!(WriteTxn, txn);
+delegate_connection!(Conn, db);
 
 /// Wake-ups for in-process waiters after a commit, so they need not poll. Each is a
 /// counter on a watch channel: every waiter sees the change, none is missed.
@@ -98,6 +224,14 @@ pub struct Signals {
 }
 
 impl Signals {
+    fn wake(&self, what: Wake) {
+        let counter = match what {
+            Wake::Jobs => &self.jobs,
+            Wake::Events => &self.events,
+        };
+        counter.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn new() -> Self {
         Self {
             jobs: watch::channel(0).0,
@@ -126,8 +260,11 @@ impl Store {
         let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self {
-            db,
-            signals: Arc::new(Signals::new()),
+            conn: Conn {
+                db,
+                clock: Clock::system(),
+                signals: Arc::new(Signals::new()),
+            },
             write_turn,
             sqlite_url: url.starts_with("sqlite:").then_some(url),
         })
@@ -147,38 +284,41 @@ impl Store {
             return Ok(self.clone());
         };
         Ok(Self {
-            db: open(url, 1, BULK_CHECKPOINT_PAGES).await?,
-            signals: self.signals.clone(),
+            conn: Conn {
+                db: open(url, 1, BULK_CHECKPOINT_PAGES).await?,
+                clock: self.conn.clock.clone(),
+                signals: self.conn.signals.clone(),
+            },
             write_turn: self.write_turn.clone(),
             sqlite_url: self.sqlite_url.clone(),
         })
     }
 
-    /// Commit a write transaction, then wake the job workers and event consumers of this
-    /// process; on PostgreSQL other nodes' event consumers are woken by `NOTIFY`.
-    pub async fn commit(&self, txn: WriteTxn) -> Result<(), DbErr> {
-        if self.backend() == DbBackend::Postgres {
-            // Delivered at commit to every node listening (see `runtime::bus`): the events
-            // this transaction wrote, if any, are ready for their consumers.
-            txn.execute_unprepared("SELECT pg_notify('salesos_events', '')")
-                .await?;
-        }
-        txn.commit().await?;
-        self.signals.jobs.send_modify(|n| *n = n.wrapping_add(1));
-        self.signals.events.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(())
+    /// This store on `clock`: every time it writes or compares comes from it.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.conn.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.conn.clock
+    }
+
+    /// Now, by the application's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.conn.clock.now()
     }
 
     pub fn signals(&self) -> &Signals {
-        &self.signals
+        &self.conn.signals
     }
 
-    pub fn conn(&self) -> &DatabaseConnection {
-        &self.db
+    pub fn conn(&self) -> &Conn {
+        &self.conn
     }
 
     pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
+        self.conn.db.get_database_backend()
     }
 
     /// Begin a transaction that will write. On SQLite it waits for this process's write
@@ -199,39 +339,41 @@ impl Store {
             None => None,
         };
         let txn = self
+            .conn
             .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
             .await?;
-        Ok(WriteTxn { txn, _turn: turn })
+        Ok(WriteTxn {
+            txn,
+            _turn: turn,
+            clock: self.conn.clock.clone(),
+            signals: self.conn.signals.clone(),
+            jobs: AtomicBool::new(false),
+            events: AtomicBool::new(false),
+        })
     }
 
     /// Is the database answering?
     pub async fn ping(&self) -> bool {
-        self.db.ping().await.is_ok()
+        self.conn.db.ping().await.is_ok()
     }
 
     /// Connections in the pool: (open, idle).
     pub fn pool_state(&self) -> (u32, usize) {
         match self.backend() {
             DbBackend::Postgres => {
-                let p = self.db.get_postgres_connection_pool();
+                let p = self.conn.db.get_postgres_connection_pool();
                 (p.size(), p.num_idle())
             }
             _ => {
-                let p = self.db.get_sqlite_connection_pool();
+                let p = self.conn.db.get_sqlite_connection_pool();
                 (p.size(), p.num_idle())
             }
         }
     }
-}
-
-/// Now, at the precision both databases keep (microseconds), so a value read back
-/// compares equal to the one written.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 /// The unique constraint a failed statement broke, if that is why it failed.
@@ -601,7 +743,7 @@ mod tests {
             .await
             .expect("migrate");
         let bulk = store.bulk_writer().await.expect("bulk writer");
-        let pages = |conn: DatabaseConnection| async move {
+        let pages = |conn: Conn| async move {
             conn.query_one_raw(sea_orm::Statement::from_string(
                 DbBackend::Sqlite,
                 "PRAGMA wal_autocheckpoint",
@@ -622,15 +764,19 @@ mod tests {
         let first = store.write().await.expect("first writer");
         let waiting = tokio::spawn(async move {
             let txn = bulk.write().await.expect("bulk writer's turn");
-            bulk.commit(txn).await.expect("bulk commit");
+            txn.wake(Wake::Jobs).await.expect("mark");
+            txn.commit().await.expect("bulk commit");
         });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // On this test's one thread the task runs as far as it can at each yield.
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
         assert!(
             !waiting.is_finished(),
             "the bulk writer took a turn that was held"
         );
         let mut jobs = store.signals().jobs.subscribe();
-        store.commit(first).await.expect("first commit");
+        first.commit().await.expect("first commit");
         jobs.mark_unchanged();
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
@@ -640,6 +786,82 @@ mod tests {
             jobs.has_changed().expect("signal"),
             "the bulk writer's commit wakes this store's workers"
         );
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_whom_its_writes_concern_and_only_then() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            data_dir: dir.path().to_owned(),
+            ..Settings::default()
+        };
+        let store = Store::connect(&settings).await.expect("connect");
+        let (jobs, mut events) = (
+            store.signals().jobs.subscribe(),
+            store.signals().events.subscribe(),
+        );
+        let quiet = store.write().await.expect("write");
+        quiet.commit().await.expect("commit");
+        assert!(
+            !jobs.has_changed().expect("open"),
+            "nothing queued, nobody woken"
+        );
+        assert!(!events.has_changed().expect("open"));
+
+        let txn = store.write().await.expect("write");
+        txn.wake(Wake::Events).await.expect("mark");
+        assert!(
+            !events.has_changed().expect("open"),
+            "not before the commit"
+        );
+        txn.commit().await.expect("commit");
+        assert!(events.has_changed().expect("open"), "woken at commit");
+        assert!(
+            !jobs.has_changed().expect("open"),
+            "events wake only consumers"
+        );
+        events.mark_unchanged();
+
+        let dropped = store.write().await.expect("write");
+        dropped.wake(Wake::Jobs).await.expect("mark");
+        drop(dropped);
+        assert!(
+            !jobs.has_changed().expect("open"),
+            "a rolled-back write wakes no one"
+        );
+
+        store.conn().wake(Wake::Jobs).await.expect("wake");
+        assert!(
+            jobs.has_changed().expect("open"),
+            "outside a transaction, at once"
+        );
+    }
+
+    #[test]
+    fn the_store_tells_time_by_the_clock_it_was_given() {
+        let at: DateTime<Utc> = "2026-11-01T05:30:00Z".parse().expect("time");
+        let clock = Clock::frozen(at);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let settings = Settings {
+                    data_dir: dir.path().to_owned(),
+                    ..Settings::default()
+                };
+                let store = Store::connect(&settings)
+                    .await
+                    .expect("connect")
+                    .with_clock(clock.clone());
+                assert_eq!(store.now(), at);
+                let txn = store.write().await.expect("write");
+                clock.advance(Duration::from_secs(90));
+                assert_eq!(txn.now(), at + chrono::Duration::seconds(90));
+                assert_eq!(store.conn().now(), txn.now());
+                assert_eq!(store.bulk_writer().await.expect("bulk").now(), txn.now());
+            });
     }
 
     #[test]

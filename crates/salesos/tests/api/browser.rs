@@ -203,7 +203,7 @@ async fn sign_in_search_open_and_edit_a_contact() {
     .await
     .expect("enqueue")
     .id();
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     wait_for_text(&c, &format!("#job-{job} .job-message"), "step").await;
     wait_for_text(&c, &format!("#job-{job} .job-state"), "succeeded").await;
     wait_for_text(&c, &format!("#job-{job} .job-progress"), "100%").await;

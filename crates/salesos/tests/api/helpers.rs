@@ -9,6 +9,7 @@ use salesos::app::Application;
 use salesos_platform::{
     audit::Actor,
     auth::{Role, api_keys, onboarding},
+    clock::Clock,
     settings::{Secret, Settings},
     store::Store,
 };
@@ -84,6 +85,9 @@ pub struct TestApp {
     pub admin_email: String,
     pub admin_key: String,
     pub store: Store,
+    /// The app's clock: the wall clock plus whatever the test skipped ahead with
+    /// [`TestApp::advance`].
+    pub clock: Clock,
     /// What the app was started with (its data directory and database).
     pub settings: Settings,
     shutdown: Option<oneshot::Sender<()>>,
@@ -152,11 +156,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Start SalesOS with settings adjusted by `tweak`, plus a workspace `acme` with an admin.
+/// Its clock runs with the wall clock and skips ahead when the test says.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(Clock::shifted(), tweak).await
+}
+
+/// [`spawn_app_with`] on `clock`: a [`Clock::frozen`] one makes time a thing only the test
+/// moves.
+pub async fn spawn_app_on(clock: Clock, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let (mut settings, pg) = test_settings(data_dir.path().to_path_buf()).await;
     tweak(&mut settings);
-    let app = Application::build(settings.clone())
+    let app = Application::build_with_clock(settings.clone(), clock.clone())
         .await
         .expect("build app");
     let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().expect("addr");
@@ -203,6 +214,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         admin_email,
         admin_key: key.key,
         store,
+        clock,
         settings,
         shutdown: Some(tx),
         _data_dir: data_dir,
@@ -273,6 +285,11 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Let `by` pass on the app's clock at once: sessions and keys age, cron ticks come due.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
     /// Wait until the event consumers have passed every event committed so far and no job
     /// is queued or running: whatever those events were going to cause has happened, so a
     /// test can count what did not arrive without sleeping.

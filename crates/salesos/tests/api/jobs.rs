@@ -16,7 +16,10 @@ use salesos_platform::runtime::{
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::helpers::{TestApp, eventually, spawn_app};
+use chrono::SubsecRound;
+use salesos_platform::clock::Clock;
+
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_on};
 
 /// Fails until its `succeed_on` attempt.
 struct Flaky {
@@ -107,7 +110,7 @@ async fn enqueue(app: &TestApp, job: NewJob) -> Enqueued {
     )
     .await
     .expect("enqueue");
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     e
 }
 
@@ -382,7 +385,9 @@ async fn the_event_log_reads_in_order_with_filters_and_paging() {
 #[tokio::test]
 async fn cron_ticks_fire_once_however_many_nodes_tick() {
     use salesos_platform::runtime::cron;
-    let app = spawn_app().await;
+    // Time stands still unless the test moves it: every tick below is one the test made due.
+    let start: chrono::DateTime<chrono::Utc> = "2026-10-24T10:59:58.5Z".parse().expect("time");
+    let app = spawn_app_on(Clock::frozen(start), |_| {}).await;
     cron::ensure(
         app.store.conn(),
         cron::Schedule {
@@ -402,36 +407,49 @@ async fn cron_ticks_fire_once_however_many_nodes_tick() {
         cron::spawn(app.store.clone(), rx.clone()),
         cron::spawn(app.store.clone(), rx),
     ];
-    tokio::time::sleep(Duration::from_millis(3300)).await;
+    async fn ticks(app: &TestApp) -> Vec<String> {
+        let fired = app.get("/api/v1/jobs?kind=test.cron&limit=100").await;
+        fired.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|j| {
+                assert_eq!(j["payload"]["hello"], "world");
+                j["payload"]["scheduled_for"]
+                    .as_str()
+                    .expect("tick")
+                    .to_owned()
+            })
+            .collect()
+    }
+    assert!(
+        ticks(&app).await.is_empty(),
+        "nothing is due before time moves"
+    );
+    // Three seconds, one at a time: each makes exactly one tick due.
+    for n in 1..=3 {
+        app.advance(Duration::from_secs(1));
+        eventually(&format!("tick {n}"), || async {
+            (ticks(&app).await.len() >= n).then_some(())
+        })
+        .await;
+    }
     let _ = stop.send(true);
     for t in others {
         let _ = t.await;
     }
-    let fired = app.get("/api/v1/jobs?kind=test.cron&limit=100").await;
-    let ticks: Vec<String> = fired.body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|j| {
-            j["payload"]["scheduled_for"]
-                .as_str()
-                .expect("tick")
-                .to_owned()
+    let mut fired = ticks(&app).await;
+    fired.sort();
+    let want: Vec<String> = (1..=3)
+        .map(|s| {
+            (start.trunc_subsecs(0) + chrono::Duration::seconds(s))
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
         })
         .collect();
-    let mut distinct = ticks.clone();
-    distinct.sort();
-    distinct.dedup();
     assert_eq!(
-        distinct.len(),
-        ticks.len(),
-        "no tick fired twice: {ticks:?}"
+        fired, want,
+        "each due tick fired once, on one node of three"
     );
-    assert!(
-        (2..=5).contains(&ticks.len()),
-        "about one job per second: {ticks:?}"
-    );
-    assert_eq!(fired.body["data"][0]["payload"]["hello"], "world");
 }
 
 #[tokio::test]
@@ -447,14 +465,8 @@ async fn scheduled_cleanup_removes_expired_state() {
         .await
         .expect("post");
     assert_eq!(res.status(), StatusCode::CREATED);
-    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
-    salesos_platform::store::exec(
-        app.store.conn(),
-        "UPDATE idempotency_keys SET created_at = $1",
-        vec![two_days_ago.into()],
-    )
-    .await
-    .expect("age the key");
+    // Two days pass.
+    app.advance(Duration::from_secs(2 * 86_400));
     let id = enqueue(
         &app,
         NewJob::new(salesos_platform::runtime::maintenance::KIND, json!({})),
@@ -556,7 +568,7 @@ async fn bulk_writes_keep_order_uniqueness_and_leases() {
         .collect();
     let txn = app.store.write().await.expect("txn");
     let made = events::emit_many(&txn, new).await.expect("emit_many");
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     assert_eq!(made.len(), 700);
     let mine: Vec<i64> = made
         .iter()
@@ -604,7 +616,7 @@ async fn bulk_writes_keep_order_uniqueness_and_leases() {
         .collect();
     let txn = app.store.write().await.expect("txn");
     let queued = jobs::enqueue_batch(&txn, &batch).await.expect("batch");
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     assert_eq!(queued, 599, "bulk-7 was pending already");
 
     // Completing many: results are kept per job, and a job whose lease another worker
@@ -627,7 +639,7 @@ async fn bulk_writes_keep_order_uniqueness_and_leases() {
     let kept = jobs::complete_many(&txn, &done, "node-a")
         .await
         .expect("complete");
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     assert_eq!(kept.len(), 300);
     assert!(!kept.contains(&theirs[0].id));
     let with_result = app.get(&format!("/api/v1/jobs/{}", mine[4].id)).await;
@@ -663,7 +675,7 @@ async fn many_concurrent_writers_all_commit_in_turn() {
                     },
                 )
                 .await?;
-                store.commit(txn).await?;
+                txn.commit().await?;
                 Ok::<i64, sea_orm::DbErr>(e.seq)
             })
         })

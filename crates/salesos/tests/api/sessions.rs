@@ -136,9 +136,21 @@ async fn sessions_call_the_api_but_unsafe_methods_need_the_csrf_token() {
 
 #[tokio::test]
 async fn idle_sessions_expire() {
-    let app = spawn_app_with(|s| s.session_idle_timeout = std::time::Duration::from_secs(1)).await;
+    let app =
+        spawn_app_with(|s| s.session_idle_timeout = std::time::Duration::from_secs(1800)).await;
     let (client, _) = app.browser_session(&app.admin_email).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.advance(std::time::Duration::from_secs(1200));
+    let used = client
+        .get(app.url("/api/v1/contacts"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        used.status(),
+        StatusCode::OK,
+        "20 idle minutes of 30: still signed in"
+    );
+    app.advance(std::time::Duration::from_secs(1801));
     let res = client
         .get(app.url("/api/v1/contacts"))
         .send()

@@ -236,7 +236,7 @@ async fn job_progress_is_streamed_live() {
     .await
     .expect("enqueue")
     .id();
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
     // Progress notes go out as the job reports them; the completion is an event, relayed
     // from the event log after its commit, so it may overtake the last note (on
     // PostgreSQL the relay is woken by NOTIFY). Read until both have come.
@@ -300,7 +300,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
     )
     .await
     .expect("emit");
-    app.store.commit(txn).await.expect("commit");
+    txn.commit().await.expect("commit");
 
     // The reader that keeps up gets its event, and the server still answers.
     let done = next_of(&mut fast, "event").await;
