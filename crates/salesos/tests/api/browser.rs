@@ -3,13 +3,12 @@
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, eventually, spawn_app};
 
 struct Driver(Child);
 
@@ -43,32 +42,23 @@ async fn start_driver(path: &str) -> (Driver, u16) {
         .spawn()
         .expect("start chromedriver");
     let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("http://127.0.0.1:{port}/status"))
+    eventually("chromedriver to start", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/status"))
             .await
             .is_ok()
-        {
-            return (driver, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start");
+            .then_some(())
+    })
+    .await;
+    (driver, port)
 }
 
 async fn wait_for_text(c: &fantoccini::Client, css: &str, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            last = el.text().await.unwrap_or_default();
-            if last.contains(want) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("`{css}` never showed `{want}`; last saw `{last}`");
+    eventually(&format!("`{css}` to show `{want}`"), || async {
+        let el = c.find(Locator::Css(css)).await.ok()?;
+        let text = el.text().await.unwrap_or_default();
+        text.contains(want).then_some(text)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -145,24 +135,17 @@ async fn sign_in_search_open_and_edit_a_contact() {
         .send_keys("lovelace")
         .await
         .expect("type");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("live search to narrow the list to Lovelace", || async {
         let rows = c
             .find(Locator::Css("#contact-rows"))
             .await
-            .expect("rows")
+            .ok()?
             .text()
             .await
-            .expect("text");
-        if rows.contains("Lovelace") && !rows.contains("Babbage") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "live search never narrowed the list: {rows}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .ok()?;
+        (rows.contains("Lovelace") && !rows.contains("Babbage")).then_some(())
+    })
+    .await;
     c.find(Locator::Css("a.contact-link"))
         .await
         .expect("link")

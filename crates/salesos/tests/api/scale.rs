@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::{
     bus::{drain, nats_url},
-    helpers::empty_settings,
+    helpers::{empty_settings, eventually},
     stream::{connect, next_json, subscribe},
 };
 
@@ -215,20 +215,18 @@ async fn nodes_share_work_and_survive_one_killed_mid_job() {
 
     let http = reqwest::Client::new();
     let url = |p: &str| format!("http://{addr}{p}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(url("/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the serve node never became ready; see {}",
-            dir.join("serve.log").display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = dir.join("serve.log");
+    eventually(
+        &format!("the serve node to be ready (see {})", log.display()),
+        || async {
+            http.get(url("/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+                .then_some(())
+        },
+    )
+    .await;
 
     let (received, hook_addr) = slow_receiver().await;
     let hook = http
@@ -278,40 +276,22 @@ async fn nodes_share_work_and_survive_one_killed_mid_job() {
 
     // Kill the victim with SIGKILL while it holds deliveries.
     let owner = format!("%:{}:%", victim.pid());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let held = loop {
+    let held = eventually("the victim node to hold a job", || async {
         let held = deliver_jobs(&store, Some(&owner)).await;
-        if !held.is_empty() {
-            break held;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the victim node never held a job"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+        (!held.is_empty()).then_some(held)
+    })
+    .await;
     let mut victim = victim;
     victim.child.kill().expect("SIGKILL");
     let _ = victim.child.wait();
     let held: HashSet<uuid::Uuid> = held.iter().map(|j| j.id).collect();
 
     // Everything finishes on the nodes left.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let jobs = loop {
+    let jobs = eventually("every delivery to finish on the nodes left", || async {
         let jobs = deliver_jobs(&store, None).await;
-        if jobs.len() == CONTACTS && jobs.iter().all(|j| j.state == "succeeded") {
-            break jobs;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliveries did not all finish: {:?}",
-            jobs.iter().fold(HashMap::<&str, usize>::new(), |mut m, j| {
-                *m.entry(j.state.as_str()).or_default() += 1;
-                m
-            })
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (jobs.len() == CONTACTS && jobs.iter().all(|j| j.state == "succeeded")).then_some(jobs)
+    })
+    .await;
 
     // The dead node's leases were taken over: what it held ran again elsewhere.
     let by_id: HashMap<uuid::Uuid, &Row> = jobs.iter().map(|j| (j.id, j)).collect();
