@@ -16,20 +16,22 @@ use crate::platform::{
     },
 };
 
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct EndpointRow {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub url: String,
-    pub description: Option<String>,
-    pub events: serde_json::Value,
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    pub secret: String,
-    pub previous_secret: Option<String>,
-    pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+salesos_platform::table! {
+    #[derive(Clone, Debug)]
+    pub struct EndpointRow in "webhook_endpoints" {
+        pub id: Uuid,
+        pub workspace_id: Uuid,
+        pub url: String,
+        pub description: Option<String>,
+        pub events: serde_json::Value,
+        pub enabled: bool,
+        pub disabled_reason: Option<String>,
+        pub secret: String,
+        pub previous_secret: Option<String>,
+        pub previous_secret_expires_at: Option<DateTime<Utc>>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
 
 impl EndpointRow {
@@ -50,13 +52,10 @@ impl EndpointRow {
     }
 }
 
-const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, disabled_reason, secret, \
-    previous_secret, previous_secret_expires_at, created_at, updated_at";
-
 pub async fn insert_endpoint<C: Db>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
     exec(
         conn,
-        &format!("INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+        &format!("INSERT INTO webhook_endpoints ({endpoint_row_columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", endpoint_row_columns = EndpointRow::COLUMNS),
         vec![
             e.id.into(),
             e.workspace_id.into(),
@@ -105,14 +104,7 @@ pub async fn get_endpoint<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<EndpointRow>, DbErr> {
-    find_in_workspace(
-        conn,
-        "webhook_endpoints",
-        ENDPOINT_COLUMNS,
-        workspace_id,
-        id,
-    )
-    .await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 pub async fn delete_endpoint<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
@@ -132,7 +124,8 @@ pub async fn list_endpoints<C: Db>(
     limit: u64,
 ) -> Result<Vec<EndpointRow>, DbErr> {
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = $1"
+        "SELECT {endpoint_row_columns} FROM webhook_endpoints WHERE workspace_id = $1",
+        endpoint_row_columns = EndpointRow::COLUMNS
     ));
     b.values.push(workspace_id.into());
     if enabled_only {
@@ -148,27 +141,26 @@ pub async fn list_endpoints<C: Db>(
     EndpointRow::find_by_statement(stmt).all(conn).await
 }
 
-/// One event's delivery to one endpoint.
-#[derive(Clone, Debug, Serialize, ToSchema, FromQueryResult)]
-pub struct Delivery {
-    pub id: Uuid,
-    #[serde(skip)]
-    pub workspace_id: Uuid,
-    pub endpoint_id: Uuid,
-    pub event_id: Uuid,
-    pub event_type: String,
-    /// `pending`, `succeeded`, `retrying`, `dead` or `cancelled`.
-    pub state: String,
-    pub attempts: i32,
-    pub last_status: Option<i32>,
-    pub last_error: Option<String>,
-    pub last_latency_ms: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+salesos_platform::table! {
+    /// One event's delivery to one endpoint.
+    #[derive(Clone, Debug, Serialize, ToSchema)]
+    pub struct Delivery in "webhook_deliveries" {
+        pub id: Uuid,
+        #[serde(skip)]
+        pub workspace_id: Uuid,
+        pub endpoint_id: Uuid,
+        pub event_id: Uuid,
+        pub event_type: String,
+        /// `pending`, `succeeded`, `retrying`, `dead` or `cancelled`.
+        pub state: String,
+        pub attempts: i32,
+        pub last_status: Option<i32>,
+        pub last_error: Option<String>,
+        pub last_latency_ms: Option<i32>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
-
-const DELIVERY_COLUMNS: &str = "id, workspace_id, endpoint_id, event_id, event_type, state, attempts, last_status, last_error, \
-    last_latency_ms, created_at, updated_at";
 
 /// Record a delivery to make; `None` if this event already has one for this endpoint.
 /// A delivery the fan-out wants: one event for one endpoint.
@@ -218,14 +210,7 @@ pub async fn get_delivery<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Delivery>, DbErr> {
-    find_in_workspace(
-        conn,
-        "webhook_deliveries",
-        DELIVERY_COLUMNS,
-        workspace_id,
-        id,
-    )
-    .await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 /// What a delivery attempt needs: the delivery's endpoint (if it still exists) and event.
@@ -237,7 +222,7 @@ pub async fn delivery_bundles<C: Db>(
     conn: &C,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Bundle>, DbErr> {
-    let endpoint_cols = columns_as(ENDPOINT_COLUMNS, "ep", "ep_");
+    let endpoint_cols = columns_as(EndpointRow::COLUMNS, "ep", "ep_");
     let event_cols = events::columns_as("ev", "ev_");
     let mut found = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(rows_per_statement(conn.get_database_backend(), 1)) {
@@ -273,7 +258,8 @@ pub async fn list_deliveries<C: Db>(
     limit: u64,
 ) -> Result<Vec<Delivery>, DbErr> {
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1"
+        "SELECT {delivery_columns} FROM webhook_deliveries WHERE endpoint_id = $1",
+        delivery_columns = Delivery::COLUMNS
     ));
     b.values.push(endpoint_id.into());
     if let Some(s) = state {

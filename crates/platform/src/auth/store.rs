@@ -15,13 +15,15 @@ pub struct WorkspaceRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct UserRow {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub password_hash: String,
-    pub is_active: bool,
+crate::table! {
+    #[derive(Clone, Debug)]
+    pub struct UserRow in "users" {
+        pub id: Uuid,
+        pub email: String,
+        pub display_name: String,
+        pub password_hash: String,
+        pub is_active: bool,
+    }
 }
 
 #[derive(Clone, Debug, FromQueryResult)]
@@ -37,19 +39,21 @@ pub struct SessionRow {
     pub is_active: bool,
 }
 
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct ApiKeyRow {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub name: String,
-    pub prefix: String,
-    pub secret_hash: String,
-    pub role: String,
-    pub created_by: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
+crate::table! {
+    #[derive(Clone, Debug)]
+    pub struct ApiKeyRow in "api_keys" {
+        pub id: Uuid,
+        pub workspace_id: Uuid,
+        pub name: String,
+        pub prefix: String,
+        pub secret_hash: String,
+        pub role: String,
+        pub created_by: Option<Uuid>,
+        pub created_at: DateTime<Utc>,
+        pub expires_at: Option<DateTime<Utc>>,
+        pub revoked_at: Option<DateTime<Utc>>,
+        pub last_used_at: Option<DateTime<Utc>>,
+    }
 }
 
 /// A workspace member as listed for owner pickers.
@@ -120,10 +124,11 @@ pub async fn count_users<C: Db>(conn: &C) -> Result<i64, DbErr> {
         .unwrap_or(0))
 }
 
-const USER_COLUMNS: &str = "id, email, display_name, password_hash, is_active";
-
 pub async fn find_user_by_email<C: Db>(conn: &C, email: &str) -> Result<Option<UserRow>, DbErr> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    let sql = format!(
+        "SELECT {user_row_columns} FROM users WHERE email = $1",
+        user_row_columns = UserRow::COLUMNS
+    );
     let stmt = statement(conn.get_database_backend(), &sql, vec![email.into()]);
     UserRow::find_by_statement(stmt).one(conn).await
 }
@@ -305,12 +310,10 @@ pub async fn delete_session<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     Ok(())
 }
 
-const KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, role, created_by, created_at, \
-                           expires_at, revoked_at, last_used_at";
-
 pub async fn insert_api_key<C: Db>(conn: &C, k: &ApiKeyRow) -> Result<(), DbErr> {
     let sql = format!(
-        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO api_keys ({api_key_row_columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        api_key_row_columns = ApiKeyRow::COLUMNS
     );
     exec(
         conn,
@@ -337,7 +340,10 @@ pub async fn find_api_key_by_prefix<C: Db>(
     conn: &C,
     prefix: &str,
 ) -> Result<Option<ApiKeyRow>, DbErr> {
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+    let sql = format!(
+        "SELECT {api_key_row_columns} FROM api_keys WHERE prefix = $1",
+        api_key_row_columns = ApiKeyRow::COLUMNS
+    );
     let stmt = statement(conn.get_database_backend(), &sql, vec![prefix.into()]);
     ApiKeyRow::find_by_statement(stmt).one(conn).await
 }
@@ -347,7 +353,7 @@ pub async fn find_api_key<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ApiKeyRow>, DbErr> {
-    find_in_workspace(conn, "api_keys", KEY_COLUMNS, workspace_id, id).await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 /// A workspace's keys, newest first, after the `(created_at, id)` position if given.
@@ -358,7 +364,10 @@ pub async fn list_api_keys<C: Db>(
     limit: u64,
 ) -> Result<Vec<ApiKeyRow>, DbErr> {
     let mut values: Vec<Value> = vec![workspace_id.into()];
-    let mut sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1");
+    let mut sql = format!(
+        "SELECT {api_key_row_columns} FROM api_keys WHERE workspace_id = $1",
+        api_key_row_columns = ApiKeyRow::COLUMNS
+    );
     if let Some((at, id)) = after {
         values.push(at.into());
         values.push(id.into());

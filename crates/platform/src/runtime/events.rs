@@ -37,18 +37,19 @@ pub struct Event {
     pub metadata: serde_json::Value,
 }
 
-#[derive(FromQueryResult)]
-struct Row {
-    id: Uuid,
-    workspace_id: Uuid,
-    seq: i64,
-    event_type: String,
-    entity_type: String,
-    entity_id: Option<String>,
-    source: String,
-    data: serde_json::Value,
-    metadata: serde_json::Value,
-    created_at: DateTime<Utc>,
+crate::table! {
+    struct Row in "events" {
+        id: Uuid,
+        workspace_id: Uuid,
+        seq: i64,
+        event_type: String,
+        entity_type: String,
+        entity_id: Option<String>,
+        source: String,
+        data: serde_json::Value,
+        metadata: serde_json::Value,
+        created_at: DateTime<Utc>,
+    }
 }
 
 impl From<Row> for Event {
@@ -68,13 +69,10 @@ impl From<Row> for Event {
     }
 }
 
-const COLUMNS: &str =
-    "id, workspace_id, seq, event_type, entity_type, entity_id, source, data, metadata, created_at";
-
 /// The event columns of table alias `alias`, each named `{prefix}{column}`, for queries
 /// that read an event beside other rows; decode with [`from_prefixed`].
 pub fn columns_as(alias: &str, prefix: &str) -> String {
-    crate::store::query::columns_as(COLUMNS, alias, prefix)
+    crate::store::query::columns_as(Row::COLUMNS, alias, prefix)
 }
 
 /// The event in a row selected with [`columns_as`].
@@ -154,7 +152,10 @@ pub async fn emit_many<C: Db>(conn: &C, new: Vec<NewEvent<'_>>) -> Result<Vec<Ev
         });
     }
     for chunk in events.chunks(rows_per_statement(conn.get_database_backend(), 10)) {
-        let mut b = SqlBuilder::new(&format!("INSERT INTO events ({COLUMNS}) VALUES "));
+        let mut b = SqlBuilder::new(&format!(
+            "INSERT INTO events ({row_columns}) VALUES ",
+            row_columns = Row::COLUMNS
+        ));
         b.push_rows(chunk.iter().map(|e| {
             vec![
                 e.event_id.into(),
@@ -229,7 +230,8 @@ pub async fn list<C: Db>(
     limit: u64,
 ) -> Result<Vec<Event>, DbErr> {
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {COLUMNS} FROM events WHERE workspace_id = $1"
+        "SELECT {row_columns} FROM events WHERE workspace_id = $1",
+        row_columns = Row::COLUMNS
     ));
     b.values.push(workspace_id.into());
     b.and("seq", ">", after);

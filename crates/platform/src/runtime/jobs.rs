@@ -29,38 +29,36 @@ text_enum! {
     }
 }
 
-/// A job as stored.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, FromQueryResult)]
-pub struct Job {
-    pub id: Uuid,
-    pub workspace_id: Option<Uuid>,
-    pub kind: String,
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-    pub priority: i32,
-    /// `queued`, `running`, `succeeded`, `dead` or `cancelled`.
-    pub state: String,
-    pub run_at: DateTime<Utc>,
-    pub attempts: i32,
-    pub max_attempts: i32,
-    pub unique_key: Option<String>,
-    pub last_error: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
-    /// 0 to 100.
-    pub progress: i32,
-    pub progress_message: Option<String>,
-    pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
+crate::table! {
+    /// A job as stored.
+    #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+    pub struct Job in "jobs" {
+        pub id: Uuid,
+        pub workspace_id: Option<Uuid>,
+        pub kind: String,
+        #[schema(value_type = Object)]
+        pub payload: serde_json::Value,
+        pub priority: i32,
+        /// `queued`, `running`, `succeeded`, `dead` or `cancelled`.
+        pub state: String,
+        pub run_at: DateTime<Utc>,
+        pub attempts: i32,
+        pub max_attempts: i32,
+        pub unique_key: Option<String>,
+        pub last_error: Option<String>,
+        #[schema(value_type = Option<Object>)]
+        pub result: Option<serde_json::Value>,
+        /// 0 to 100.
+        pub progress: i32,
+        pub progress_message: Option<String>,
+        pub lease_owner: Option<String>,
+        pub lease_expires_at: Option<DateTime<Utc>>,
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub finished_at: Option<DateTime<Utc>>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
-
-pub const COLUMNS: &str = "id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
-    unique_key, last_error, result, progress, progress_message, lease_owner, lease_expires_at, created_at, \
-    started_at, finished_at, updated_at";
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -271,7 +269,10 @@ pub async fn claim(
     if store.backend() == DbBackend::Postgres {
         b.push(" FOR UPDATE SKIP LOCKED");
     }
-    b.push(&format!(") RETURNING {COLUMNS}"));
+    b.push(&format!(
+        ") RETURNING {job_columns}",
+        job_columns = Job::COLUMNS
+    ));
     let txn = store.write().await?;
     if store.backend() == DbBackend::Postgres {
         // The claim must walk `jobs_claim` in order and stop at the limit. Right after a bulk
@@ -469,7 +470,7 @@ pub async fn set_progress<C: Db>(
 }
 
 pub async fn get<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<Option<Job>, DbErr> {
-    find_in_workspace(conn, "jobs", COLUMNS, workspace_id, id).await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 /// Put a dead or cancelled job back in the queue with fresh attempts.
@@ -511,7 +512,8 @@ pub async fn list<C: Db>(
     limit: u64,
 ) -> Result<Vec<Job>, DbErr> {
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE workspace_id = $1"
+        "SELECT {job_columns} FROM jobs WHERE workspace_id = $1",
+        job_columns = Job::COLUMNS
     ));
     b.values.push(workspace_id.into());
     if let Some(k) = kind {

@@ -4,6 +4,9 @@
 
 pub mod migrations;
 pub mod query;
+pub mod table;
+
+pub use table::{Table, find_in_workspace};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -82,6 +85,11 @@ pub trait Db: ConnectionTrait + Sync {
     /// Now, by the application's clock, at the precision both databases keep.
     fn now(&self) -> DateTime<Utc> {
         self.clock().now()
+    }
+
+    /// A new row id in creation order, by the application's clock (see [`Clock::new_id`]).
+    fn new_id(&self) -> uuid::Uuid {
+        self.clock().new_id()
     }
 
     /// This write queued jobs or recorded events. In a transaction the workers or
@@ -610,23 +618,6 @@ pub fn by_ids_in_workspace(backend: DbBackend, table: &str, columns: &str) -> St
         _ => "workspace_id",
     };
     format!("SELECT {columns} FROM {table} WHERE {workspace} = $1 AND id IN")
-}
-
-/// One row of `table` by id within a workspace; another workspace's id finds nothing.
-pub async fn find_in_workspace<T: sea_orm::FromQueryResult, C: ConnectionTrait>(
-    conn: &C,
-    table: &str,
-    columns: &str,
-    workspace_id: uuid::Uuid,
-    id: uuid::Uuid,
-) -> Result<Option<T>, DbErr> {
-    let sql = format!("SELECT {columns} FROM {table} WHERE workspace_id = $1 AND id = $2");
-    let stmt = statement(
-        conn.get_database_backend(),
-        &sql,
-        vec![workspace_id.into(), id.into()],
-    );
-    T::find_by_statement(stmt).one(conn).await
 }
 
 /// `SELECT … WHERE workspace_id = $1 AND x IN (…)` over many values, a statement per

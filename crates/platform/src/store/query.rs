@@ -59,6 +59,10 @@ pub enum KeyKind {
     Timestamp,
     Integer,
     Text,
+    /// Creation order, read off the id alone: ids are UUIDv7, whose leading 48 bits are the
+    /// millisecond the row was made, so no index needs `created_at` beside `id`. The
+    /// cursor's key (the creation time) is only shown; the id is the position.
+    CreationOrder,
 }
 
 /// One sort a list offers: the name callers use, its column and kind.
@@ -110,29 +114,48 @@ impl Sort {
         }
     }
 
-    /// ` AND (col, id) < ($a, $b)` for the position a cursor names. `prefix` qualifies the
-    /// columns (e.g. `c.`).
-    pub fn after(&self, b: &mut SqlBuilder, prefix: &str, cursor: &Cursor) -> Result<(), Error> {
+    /// Read a cursor against this sort: the page position it names, or why it is not one
+    /// this list returned. Checked at the edge, before any SQL.
+    pub fn position(&self, cursor: &Cursor) -> Result<Position, Error> {
         let bad = || Error::invalid("cursor", "is not a cursor this list returned");
-        let key: Value = match self.field.kind {
-            KeyKind::Timestamp => serde_json::from_value::<DateTime<Utc>>(cursor.key.clone())
-                .map_err(|_| bad())?
-                .into(),
-            KeyKind::Integer => cursor.key.as_i64().ok_or_else(bad)?.into(),
-            KeyKind::Text => cursor.key.as_str().ok_or_else(bad)?.to_owned().into(),
+        let key: Option<Value> = match self.field.kind {
+            KeyKind::CreationOrder => None,
+            KeyKind::Timestamp => Some(
+                serde_json::from_value::<DateTime<Utc>>(cursor.key.clone())
+                    .map_err(|_| bad())?
+                    .into(),
+            ),
+            KeyKind::Integer => Some(cursor.key.as_i64().ok_or_else(bad)?.into()),
+            KeyKind::Text => Some(cursor.key.as_str().ok_or_else(bad)?.to_owned().into()),
         };
-        let k = b.bind(key);
-        let i = b.bind(cursor.id);
+        Ok(Position { key, id: cursor.id })
+    }
+
+    /// ` AND (col, id) < ($a, $b)` (or ` AND id < $a` in creation order) for a position.
+    /// `prefix` qualifies the columns (e.g. `c.`).
+    pub fn after(&self, b: &mut SqlBuilder, prefix: &str, at: &Position) {
         let op = if self.descending { "<" } else { ">" };
-        b.push(&format!(
-            " AND ({prefix}{col}, {prefix}id) {op} ({k}, {i})",
-            col = self.field.column
-        ));
-        Ok(())
+        match &at.key {
+            Some(key) => {
+                let k = b.bind(key.clone());
+                let i = b.bind(at.id);
+                b.push(&format!(
+                    " AND ({prefix}{col}, {prefix}id) {op} ({k}, {i})",
+                    col = self.field.column
+                ));
+            }
+            None => {
+                let i = b.bind(at.id);
+                b.push(&format!(" AND {prefix}id {op} {i}"));
+            }
+        }
     }
 
     pub fn order_by(&self, prefix: &str) -> String {
         let dir = if self.descending { "DESC" } else { "ASC" };
+        if self.field.kind == KeyKind::CreationOrder {
+            return format!(" ORDER BY {prefix}id {dir}");
+        }
         format!(
             " ORDER BY {prefix}{col} {dir}, {prefix}id {dir}",
             col = self.field.column
@@ -147,6 +170,14 @@ impl Sort {
             id,
         }
     }
+}
+
+/// Where a page starts: a cursor read against its sort by [`Sort::position`].
+#[derive(Clone, Debug)]
+pub struct Position {
+    /// The sort key's value, bound as the column holds it; none in creation order.
+    key: Option<Value>,
+    id: Uuid,
 }
 
 /// Created/updated time windows every list offers.
@@ -311,7 +342,7 @@ mod tests {
         let mut b = SqlBuilder::new("SELECT * FROM t WHERE w = $1");
         b.values.push(1i32.into());
         let c = s.cursor(serde_json::json!("2026-01-01T00:00:00Z"), Uuid::nil());
-        s.after(&mut b, "", &c).expect("after");
+        s.after(&mut b, "", &s.position(&c).expect("a cursor of this sort"));
         assert_eq!(
             b.sql,
             "SELECT * FROM t WHERE w = $1 AND (created_at, id) < ($2, $3)"
