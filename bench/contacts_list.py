@@ -2,7 +2,8 @@
 """Contact list latency at 1,000,000 contacts, over HTTP, on SQLite and on PostgreSQL.
 
 For each backend: a fresh database, `salesos migrate`, an admin, ten reps and an API key made
-with the real CLI, one million contacts bulk-loaded with SQL in the app's own formats, then
+with the real CLI, one million contacts bulk-loaded with SQL in the app's own formats (ids in
+creation order, as the app's UUIDv7 ids are), then
 `salesos serve` and sequential keep-alive requests for four queries:
 
   first page, unfiltered              GET /api/v1/contacts
@@ -104,7 +105,7 @@ g AS (
 )
 INSERT INTO contacts (id, workspace_id, owner_id, first_name, last_name, email, title, company, status, tier,
   engagement_score, intent_score, do_not_contact, custom_fields, crm_ids, search_text, created_at, updated_at)
-SELECT randomblob(16), {ws}, CASE n % 11 {owner_case} ELSE NULL END, f, l,
+SELECT CAST(printf('%016d', n) AS BLOB), {ws}, CASE n % 11 {owner_case} ELSE NULL END, f, l,
   f || '.' || l || '.' || n || '@example' || (n % 1000) || '.com', t, c, s,
   CASE WHEN n % 4 = 0 THEN NULL ELSE 1 + n % 4 END, n % 101, (n * 3) % 101, 0, '{{}}', '{{}}',
   f || ' ' || l || ' ' || f || '.' || l || '.' || n || '@example' || (n % 1000) || '.com ' || c || ' ' || t,
@@ -131,7 +132,7 @@ def load_postgres(url, workspace_id, owners, rows):
 SET synchronous_commit = off;
 INSERT INTO contacts (id, workspace_id, owner_id, first_name, last_name, email, title, company, status, tier,
   engagement_score, intent_score, do_not_contact, custom_fields, crm_ids, search_text, created_at, updated_at)
-SELECT gen_random_uuid(), '{workspace_id}'::uuid, CASE n % 11 {owner_case} ELSE NULL END, f, l,
+SELECT lpad(to_hex(n), 32, '0')::uuid, '{workspace_id}'::uuid, CASE n % 11 {owner_case} ELSE NULL END, f, l,
   f || '.' || l || '.' || n || '@example' || (n % 1000) || '.com', t, c, s,
   CASE WHEN n % 4 = 0 THEN NULL ELSE 1 + n % 4 END, n % 101, (n * 3) % 101, false, '{{}}', '{{}}',
   f || ' ' || l || ' ' || f || '.' || l || '.' || n || '@example' || (n % 1000) || '.com ' || c || ' ' || t,
@@ -152,7 +153,7 @@ VACUUM ANALYZE contacts;
 
 def deep_cursor_sqlite(db_path, offset):
     out = subprocess.run(["sqlite3", db_path,
-                          f"SELECT created_at, lower(hex(id)) FROM contacts ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {offset}"],
+                          f"SELECT created_at, lower(hex(id)) FROM contacts ORDER BY id DESC LIMIT 1 OFFSET {offset}"],
                          text=True, capture_output=True).stdout.strip()
     ts, h = out.split("|")
     return ts, f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
@@ -160,7 +161,7 @@ def deep_cursor_sqlite(db_path, offset):
 
 def deep_cursor_postgres(url, offset):
     out = psql(url, f"SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id "
-                    f"FROM contacts ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {offset}").strip()
+                    f"FROM contacts ORDER BY id DESC LIMIT 1 OFFSET {offset}").strip()
     return out.split("|")
 
 

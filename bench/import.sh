@@ -3,7 +3,8 @@
 # two floors on the same file in the same run: the physical floor, `sqlite3 .import` and
 # `psql \copy` into a plain 12-column table; and the schema floor, the same rows written by
 # the database itself (one INSERT … SELECT, bench/floor/*.sql) into SalesOS's own accounts
-# and contacts tables with all their indexes. Prints one JSON line per measurement.
+# and contacts tables with all their indexes; and beside it the reference schema floor, the
+# same rows into the tables as they stood before m0006_lean_indexes (bench/floor/v1/). Prints one JSON line per measurement.
 #   bash bench/import.sh [ROWS]      (default 1000000)
 # Needs python3, sqlite3, psql and PostgreSQL at $BENCH_PG_URL
 # (default postgres://postgres@127.0.0.1:5432).
@@ -42,6 +43,13 @@ rm -f "$WORK/floor.db"
 measure "sqlite3 .import (floor)" sqlite3 "$WORK/floor.db" \
   "CREATE TABLE raw (first_name, last_name, email, phone, title, company, website, city, state, country, linkedin, source)" \
   ".mode csv" ".import --skip 1 $CSV raw"
+# The reference schema floor: the same rows into the tables as they were before
+# m0006_lean_indexes (bench/floor/v1/), measured beside today's.
+rm -f "$WORK/v1.db" "$WORK/v1.db-wal" "$WORK/v1.db-shm"
+sqlite3 "$WORK/v1.db" < bench/floor/v1/sqlite_schema.sql > /dev/null
+measure "sqlite3 INSERT … SELECT into the issue-4 schema (reference schema floor)" sqlite3 "$WORK/v1.db" \
+  "ATTACH '$WORK/floor.db' AS f" ".read bench/floor/v1/sqlite.sql"
+rm -f "$WORK/v1.db" "$WORK/v1.db-wal" "$WORK/v1.db-shm"
 rm -rf "$WORK/schema"
 $BIN --data-dir "$WORK/schema" admin create-user --workspace bench --email bench@bench.test --password 'bench bench bench' --role admin > /dev/null
 measure "sqlite3 INSERT … SELECT into the SalesOS schema (schema floor)" sqlite3 "$WORK/schema/salesos.db" \
@@ -61,6 +69,12 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS salesos_bench_import WITH (FORC
 psql "$PG/salesos_bench_import" -qc "CREATE TABLE raw (first_name text, last_name text, email text, phone text, title text, company text, website text, city text, state text, country text, linkedin text, source text)" >&2
 measure "psql \\copy (floor)" psql "$PG/salesos_bench_import" -qc "\\copy raw FROM '$CSV' WITH (FORMAT csv, HEADER true)"
 psql "$PG/salesos_bench_import" -qc "DROP TABLE raw" >&2
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS salesos_bench_v1 WITH (FORCE)" -c "CREATE DATABASE salesos_bench_v1" >&2
+psql "$PG/salesos_bench_v1" -q -v ON_ERROR_STOP=1 -f bench/floor/v1/postgres_schema.sql >&2
+psql "$PG/salesos_bench_v1" -qc "CREATE TABLE raw (first_name text, last_name text, email text, phone text, title text, company text, website text, city text, state text, country text, linkedin text, source text)" \
+  -c "\\copy raw FROM '$CSV' WITH (FORMAT csv, HEADER true)" -c "ANALYZE raw" >&2
+measure "psql INSERT … SELECT into the issue-4 schema (reference schema floor)" psql "$PG/salesos_bench_v1" -qAt -v ON_ERROR_STOP=1 -f bench/floor/v1/postgres.sql
+psql "$PG/postgres" -qc "DROP DATABASE salesos_bench_v1 WITH (FORCE)" >&2
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS salesos_bench_schema WITH (FORCE)" -c "CREATE DATABASE salesos_bench_schema" >&2
 $BIN --database-url "$PG/salesos_bench_schema" admin create-user --workspace bench --email bench@bench.test --password 'bench bench bench' --role admin > /dev/null
 psql "$PG/salesos_bench_schema" -qc "CREATE TABLE raw (first_name text, last_name text, email text, phone text, title text, company text, website text, city text, state text, country text, linkedin text, source text)" \

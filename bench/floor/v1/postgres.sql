@@ -1,8 +1,8 @@
--- The schema floor on PostgreSQL: the benchmark file's rows written by PostgreSQL itself
+-- The reference schema floor on PostgreSQL (the tables before m0006_lean_indexes): the benchmark file's rows written by PostgreSQL itself
 -- into SalesOS's own accounts and contacts tables (every index, the trigram search index,
 -- keys and foreign keys), in one transaction, from the plain table `raw` that `\copy`
 -- loaded. Duplicates of an email are left out as the import merges them. Ids are
--- time-ordered as UUIDv7 ids are. Run against a freshly migrated database.
+-- time-ordered as UUIDv7 ids are. Run against a database made by `v1/postgres_schema.sql`.
 BEGIN;
 INSERT INTO accounts (id, workspace_id, name, domain, status, crm_ids, metadata, search_text,
     created_at, updated_at, name_key)

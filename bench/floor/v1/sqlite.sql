@@ -1,8 +1,9 @@
--- The schema floor on SQLite: the benchmark file's rows written by SQLite itself into
--- SalesOS's own accounts and contacts tables (every index, key and foreign key), in one
+-- The reference schema floor on SQLite (the tables before m0006_lean_indexes): the
+-- benchmark file's rows written by SQLite itself into the accounts and contacts tables of
+-- `v1/sqlite_schema.sql` (every index, key and foreign key), in one
 -- transaction, from the plain table `sqlite3 .import` loaded (attached as `f`). Search
 -- indexing is deferred as the import defers it. Duplicates of an email are left out as the
--- import merges them. Run against a freshly migrated data directory.
+-- import merges them. Run against a database made by `v1/sqlite_schema.sql`.
 PRAGMA foreign_keys = ON;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;

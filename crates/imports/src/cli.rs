@@ -143,20 +143,27 @@ pub async fn import(
     .map_err(|e| anyhow!("{e}"))?;
 
     let bar = (!cmd.json && std::io::stderr().is_terminal()).then(|| {
-        let store = store.clone();
-        tokio::spawn(async move {
+        let bar = progress_bar();
+        let (store, shown) = (store.clone(), bar.clone());
+        let poll = tokio::spawn(async move {
+            // The screen's refresh, not the import's pace: the import never waits on it.
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tick.tick().await;
                 if let Ok(Some(i)) = import_store::get_any(store.conn(), id).await {
-                    draw_bar(i.progress, i.rows_read);
+                    show_progress(&shown, &i);
                 }
             }
-        })
+        });
+        (bar, poll)
     });
     let ran = service::run_here(&store, job_id, ws.id, &owner).await;
-    if let Some(b) = bar {
-        b.abort();
-        eprintln!();
+    if let Some((bar, poll)) = bar {
+        poll.abort();
+        if let Ok(Some(i)) = import_store::get_any(store.conn(), id).await {
+            show_progress(&bar, &i);
+        }
+        bar.finish();
     }
     ran.map_err(|e| anyhow!("{e}"))?;
     let done = import_store::get_any(store.conn(), id)
@@ -247,15 +254,35 @@ pub async fn import(
     Ok(())
 }
 
-fn draw_bar(percent: i32, rows: i64) {
-    let filled = usize::try_from(percent.clamp(0, 100) / 4).unwrap_or(0);
-    eprint!(
-        "\r[{}{}] {:>3}% {rows} rows",
-        "#".repeat(filled),
-        " ".repeat(25 - filled),
-        percent
+/// Rows written against the rows the file is expected to hold, with the rate and the time
+/// left; a spinner until the first batch is written and the total can be judged.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} rows written, {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let _ = std::io::stderr().flush();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn show_progress(bar: &indicatif::ProgressBar, i: &import_store::ImportRow) {
+    let written = u64::try_from(i.rows_read).unwrap_or(0);
+    if let Some(expected) = i.rows_expected.and_then(|e| u64::try_from(e).ok()) {
+        if bar.length().is_none() {
+            bar.disable_steady_tick();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{bar:30}] {percent:>3}% {human_pos}/{human_len} rows written, {per_sec}, {eta} left",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("#>-"),
+            );
+        }
+        // An estimate until the end: never below what is already written.
+        bar.set_length(expected.max(written));
+    }
+    bar.set_position(written);
 }
 
 /// What `salesos export` writes.

@@ -367,20 +367,30 @@ async fn run_file(
         counts = Counts::default();
         resume_after = 1;
     } else if resume_after > 1 {
-        for t in import_store::touched_contacts(store.conn(), import.id).await? {
-            if let Some(e) = &t.email {
-                seen.contacts.insert(key("email", e), t.id);
+        let ws = import.workspace_id;
+        let ids = import_store::touched(store.conn(), import.id, "contact").await?;
+        let mut rows: HashMap<Uuid, ContactRow> =
+            contact_bulk::find_by_ids(store.conn(), ws, ids.clone())
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+        for c in ids.iter().filter_map(|id| rows.remove(id)) {
+            if let Some(e) = &c.email {
+                seen.contacts.insert(key("email", e), c.id);
             }
-            if let Some(n) = &t.name_key {
-                seen.contacts.insert_if_absent(key("name", n), t.id);
+            if let Some(n) = c.fields().name_key() {
+                seen.contacts.insert_if_absent(key("name", &n), c.id);
             }
         }
-        for t in import_store::touched_accounts(store.conn(), import.id).await? {
-            if let Some(d) = &t.email {
-                seen.accounts.insert(key("domain", d), t.id);
+        let ids = import_store::touched(store.conn(), import.id, "account").await?;
+        for a in account_bulk::find_by_ids(store.conn(), ws, ids).await? {
+            if let Some(d) = &a.domain {
+                seen.accounts.insert(key("domain", d), a.id);
             }
-            if let Some(n) = &t.name_key {
-                seen.accounts.insert(key("company", n), t.id);
+            let n = crate::accounts::model::company_key(&a.name);
+            if !n.is_empty() {
+                seen.accounts.insert(key("company", &n), a.id);
             }
         }
         tracing::info!(import_id = %import.id, after_row = resume_after, "resuming import");
@@ -415,7 +425,7 @@ async fn run_file(
         phases: Phases::default(),
     };
     let file_size = u64::try_from(import.file_size).unwrap_or(0).max(1);
-    let mut pending: BTreeMap<u64, Vec<Prepared>> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, (u64, Vec<Prepared>)> = BTreeMap::new();
     let mut next = 0u64;
     // PostgreSQL plans the batches' lookups by its statistics of the tables, which
     // autovacuum refreshes late or (where it is off) never: a plan made for an empty
@@ -436,14 +446,17 @@ async fn run_file(
                 .seen
                 .reserve(estimated_rows(last_row, batch.read_bytes, file_size));
         }
-        pending.insert(batch.seq, batch.rows);
-        while let Some(rows) = pending.remove(&next) {
+        pending.insert(batch.seq, (batch.read_bytes, batch.rows));
+        while let Some((read_bytes, rows)) = pending.remove(&next) {
             next += 1;
-            let percent =
-                i32::try_from((consumed.load(Ordering::Relaxed) * 99 / file_size).min(99))
-                    .unwrap_or(99);
+            // Progress is what is written: the part of the file up to the end of this
+            // batch, not what the readers ahead of the writer have consumed.
+            let written = Written {
+                read_bytes,
+                file_size,
+            };
             let t = Instant::now();
-            writer.apply(rows, percent).await?;
+            writer.apply(rows, written).await?;
             if refresh_statistics && writer.counts.rows >= analyze_at {
                 store
                     .conn()
@@ -452,7 +465,10 @@ async fn run_file(
                 analyze_at = analyze_at.saturating_mul(4);
             }
             writing += t.elapsed();
-            progress(percent, format!("{} rows read", writer.counts.rows));
+            progress(
+                written.percent(),
+                format!("{} rows written", writer.counts.rows),
+            );
         }
         clock = Instant::now();
     }
@@ -465,6 +481,27 @@ async fn run_file(
         "import read"
     );
     Ok(writer.counts)
+}
+
+/// How far the writer has come through the file: the bytes up to the end of the batch it
+/// wrote last.
+#[derive(Clone, Copy)]
+struct Written {
+    read_bytes: u64,
+    file_size: u64,
+}
+
+impl Written {
+    /// 0 to 99: 100 is for the import that has finished.
+    fn percent(self) -> i32 {
+        i32::try_from((self.read_bytes * 99 / self.file_size.max(1)).min(99)).unwrap_or(99)
+    }
+
+    /// The rows the whole file holds, judged by the `rows` written so far.
+    fn rows_expected(self, rows: i64) -> i64 {
+        let rows = u64::try_from(rows).unwrap_or(0);
+        i64::try_from(estimated_rows(rows, self.read_bytes, self.file_size)).unwrap_or(i64::MAX)
+    }
 }
 
 /// The rows a file of `file_size` bytes holds, judged by its first `read_bytes` holding
@@ -637,7 +674,7 @@ impl Phases {
 impl Writer<'_> {
     /// Match, merge and write one batch, with its outcomes and the new counts, in one
     /// transaction.
-    async fn apply(&mut self, batch: Vec<Prepared>, percent: i32) -> Result<(), RunError> {
+    async fn apply(&mut self, batch: Vec<Prepared>, written: Written) -> Result<(), RunError> {
         let dry = self.import.dry_run;
         let ws = self.import.workspace_id;
         self.phases.lap("idle");
@@ -790,7 +827,15 @@ impl Writer<'_> {
         self.phases.lap("events");
         import_store::insert_rows(&txn, self.import.id, outcomes).await?;
         self.phases.lap("insert_rows");
-        import_store::checkpoint(&txn, self.import.id, &self.counts, last_row, percent).await?;
+        import_store::checkpoint(
+            &txn,
+            self.import.id,
+            &self.counts,
+            last_row,
+            written.percent(),
+            Some(written.rows_expected(self.counts.rows)),
+        )
+        .await?;
         self.phases.lap("checkpoint");
         txn.commit().await?;
         self.phases.lap("commit");
@@ -905,7 +950,7 @@ impl Writer<'_> {
             );
             return (row.id, Outcome::Updated);
         }
-        let id = Uuid::now_v7();
+        let id = self.store.clock().new_id();
         remember(&mut self.seen, id);
         self.counts.accounts_created += 1;
         pending.insert(
@@ -975,7 +1020,7 @@ impl Writer<'_> {
         let overwrite = self.policy == Policy::Update;
         let Some(k) = contact_key(&c) else {
             // Prepared rows always have an email or a name.
-            let id = Uuid::now_v7();
+            let id = self.store.clock().new_id();
             pending.insert(
                 id,
                 Pending {
@@ -1024,7 +1069,7 @@ impl Writer<'_> {
             );
             return (Outcome::Updated, row.id);
         }
-        let id = Uuid::now_v7();
+        let id = self.store.clock().new_id();
         self.seen.contact(&c, id);
         pending.insert(
             id,
@@ -1120,6 +1165,26 @@ pub fn merge_account(base: &AccountFields, row: &AccountFields, overwrite: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_what_is_written_and_the_total_is_judged_from_it() {
+        let w = Written {
+            read_bytes: 40_000,
+            file_size: 100_000,
+        };
+        assert_eq!(
+            w.percent(),
+            39,
+            "40% of the file written, not what readers consumed"
+        );
+        assert_eq!(w.rows_expected(400), 1000);
+        let end = Written {
+            read_bytes: 100_000,
+            file_size: 100_000,
+        };
+        assert_eq!(end.percent(), 99, "100 is for the import that has finished");
+        assert_eq!(end.rows_expected(997), 997);
+    }
 
     fn contact(json: serde_json::Value) -> ContactFields {
         let input = serde_json::from_value(json).expect("input");

@@ -2,21 +2,22 @@
 //! into a channel so any number of rows streams in constant memory. The columns are the
 //! ones an import recognises, so an exported file imports back to the same data.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use sea_orm::FromQueryResult;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::{
-    platform::{
-        auth::Principal,
-        error::Error,
-        store::{Store, by_ids_in_workspace, statement},
-    },
+    platform::{auth::Principal, error::Error, store::Store},
     {
-        accounts::service::{self as accounts, Account, AccountQuery},
-        contacts::service::{self as contacts, Contact, ContactQuery},
+        accounts::{
+            bulk as account_bulk,
+            service::{self as accounts, Account, AccountQuery},
+        },
+        contacts::{
+            bulk as contact_bulk,
+            service::{self as contacts, Contact, ContactQuery},
+        },
     },
 };
 
@@ -68,36 +69,9 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
-#[derive(FromQueryResult)]
-struct Key {
-    key: String,
-}
-
-#[derive(FromQueryResult)]
-struct DomainOf {
-    id: Uuid,
-    domain: Option<String>,
-}
-
 /// The custom field names the workspace's contacts use, for the header.
 async fn custom_keys(store: &Store, workspace_id: Uuid) -> Result<Vec<String>, Error> {
-    let sql = match store.backend() {
-        sea_orm::DbBackend::Postgres => {
-            "SELECT DISTINCT jsonb_object_keys(custom_fields) AS key FROM contacts WHERE workspace_id = $1"
-        }
-        _ => {
-            "SELECT DISTINCT j.key AS key FROM contacts, json_each(contacts.custom_fields) AS j \
-             WHERE contacts.workspace_id = $1"
-        }
-    };
-    let stmt = statement(store.backend(), sql, vec![workspace_id.into()]);
-    let keys: BTreeSet<String> = Key::find_by_statement(stmt)
-        .all(store.conn())
-        .await?
-        .into_iter()
-        .map(|k| k.key)
-        .collect();
-    Ok(keys.into_iter().collect())
+    Ok(contact_bulk::custom_field_keys(store.conn(), workspace_id).await?)
 }
 
 /// Write the contacts the query selects as CSV into `out`, oldest first. Stops quietly
@@ -159,22 +133,14 @@ async fn domains_of(
     workspace_id: Uuid,
     page: &[Contact],
 ) -> Result<HashMap<Uuid, String>, Error> {
-    let ids: BTreeSet<Uuid> = page.iter().filter_map(|c| c.account_id).collect();
+    let ids: Vec<Uuid> = page.iter().filter_map(|c| c.account_id).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let head = by_ids_in_workspace(store.backend(), "accounts", "id, domain");
-    let mut b = crate::platform::store::query::SqlBuilder::new(&head);
-    b.push(" (");
-    b.values.push(workspace_id.into());
-    let marks: Vec<String> = ids.iter().map(|id| b.bind(*id)).collect();
-    b.push(&marks.join(", ")).push(")");
-    let stmt = statement(store.backend(), &b.sql, b.values);
-    Ok(DomainOf::find_by_statement(stmt)
-        .all(store.conn())
+    Ok(account_bulk::find_by_ids(store.conn(), workspace_id, ids)
         .await?
         .into_iter()
-        .filter_map(|d| Some((d.id, d.domain?)))
+        .filter_map(|a| Some((a.id, a.domain?)))
         .collect())
 }
 

@@ -46,8 +46,11 @@ pub struct Import {
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<serde_json::Value>,
     pub counts: Counts,
-    /// 0 to 100.
+    /// 0 to 100: the part of the file written.
     pub progress: i32,
+    /// The rows the file is expected to hold, judged from the part written so far; the
+    /// rows written are `counts.rows`. Exact once the import has succeeded.
+    pub rows_expected: Option<i64>,
     pub error: Option<String>,
     pub job_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -68,6 +71,7 @@ impl From<ImportRow> for Import {
             detected: r.detected,
             mapping: r.mapping,
             progress: r.progress,
+            rows_expected: r.rows_expected,
             error: r.error,
             job_id: r.job_id,
             created_at: r.created_at,

@@ -62,42 +62,42 @@ crate::text_enum! {
     }
 }
 
-/// A stored import.
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct ImportRow {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub job_id: Option<Uuid>,
-    pub created_by: Option<Uuid>,
-    pub file_name: String,
-    pub file_size: i64,
-    pub source_path: Option<String>,
-    pub options: serde_json::Value,
-    pub dry_run: bool,
-    pub state: String,
-    pub detected: Option<String>,
-    pub mapping: Option<serde_json::Value>,
-    pub last_row: i64,
-    pub rows_read: i64,
-    pub created: i64,
-    pub updated: i64,
-    pub merged: i64,
-    pub unchanged: i64,
-    pub rejected: i64,
-    pub warnings: i64,
-    pub accounts_created: i64,
-    pub accounts_updated: i64,
-    pub progress: i32,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
+salesos_platform::table! {
+    /// A stored import.
+    #[derive(Clone, Debug)]
+    pub struct ImportRow in "imports" {
+        pub id: Uuid,
+        pub workspace_id: Uuid,
+        pub job_id: Option<Uuid>,
+        pub created_by: Option<Uuid>,
+        pub file_name: String,
+        pub file_size: i64,
+        pub source_path: Option<String>,
+        pub options: serde_json::Value,
+        pub dry_run: bool,
+        pub state: String,
+        pub detected: Option<String>,
+        pub mapping: Option<serde_json::Value>,
+        pub last_row: i64,
+        pub rows_read: i64,
+        pub created: i64,
+        pub updated: i64,
+        pub merged: i64,
+        pub unchanged: i64,
+        pub rejected: i64,
+        pub warnings: i64,
+        pub accounts_created: i64,
+        pub accounts_updated: i64,
+        pub progress: i32,
+        /// Rows the whole file is expected to hold, judged from the part written so far.
+        pub rows_expected: Option<i64>,
+        pub error: Option<String>,
+        pub created_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub finished_at: Option<DateTime<Utc>>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
-
-const COLUMNS: &str = "id, workspace_id, job_id, created_by, file_name, file_size, source_path, options, \
-    dry_run, state, detected, mapping, last_row, rows_read, created, updated, merged, unchanged, rejected, \
-    warnings, accounts_created, accounts_updated, progress, error, created_at, started_at, finished_at, updated_at";
 
 impl ImportRow {
     pub fn counts(&self) -> Counts {
@@ -166,13 +166,16 @@ pub async fn get<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ImportRow>, DbErr> {
-    find_in_workspace(conn, "imports", COLUMNS, workspace_id, id).await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 pub async fn get_any<C: Db>(conn: &C, id: Uuid) -> Result<Option<ImportRow>, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
-        &format!("SELECT {COLUMNS} FROM imports WHERE id = $1"),
+        &format!(
+            "SELECT {import_row_columns} FROM imports WHERE id = $1",
+            import_row_columns = ImportRow::COLUMNS
+        ),
         vec![id.into()],
     );
     ImportRow::find_by_statement(stmt).one(conn).await
@@ -185,7 +188,10 @@ pub async fn list<C: Db>(
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> Result<Vec<ImportRow>, DbErr> {
-    let mut sql = format!("SELECT {COLUMNS} FROM imports WHERE workspace_id = $1");
+    let mut sql = format!(
+        "SELECT {import_row_columns} FROM imports WHERE workspace_id = $1",
+        import_row_columns = ImportRow::COLUMNS
+    );
     let mut values: Vec<Value> = vec![workspace_id.into()];
     if let Some((at, id)) = before {
         sql.push_str(" AND (created_at < $2 OR (created_at = $2 AND id < $3))");
@@ -268,12 +274,13 @@ pub async fn checkpoint<C: Db>(
     counts: &Counts,
     last_row: u64,
     progress: i32,
+    rows_expected: Option<i64>,
 ) -> Result<(), DbErr> {
     exec(
         conn,
         "UPDATE imports SET last_row = $1, rows_read = $2, created = $3, updated = $4, merged = $5, \
          unchanged = $6, rejected = $7, warnings = $8, accounts_created = $9, accounts_updated = $10, \
-         progress = $11, updated_at = $12 WHERE id = $13",
+         progress = $11, rows_expected = $12, updated_at = $13 WHERE id = $14",
         vec![
             i64::try_from(last_row).unwrap_or(i64::MAX).into(),
             counts.rows.into(),
@@ -286,6 +293,7 @@ pub async fn checkpoint<C: Db>(
             counts.accounts_created.into(),
             counts.accounts_updated.into(),
             progress.into(),
+            rows_expected.into(),
             conn.now().into(),
             id.into(),
         ],
@@ -322,7 +330,8 @@ pub async fn finish<C: Db>(
     exec(
         conn,
         "UPDATE imports SET state = $1, error = $2, finished_at = $3, updated_at = $3, \
-         progress = CASE WHEN $4 = 100 THEN 100 ELSE progress END WHERE id = $5",
+         progress = CASE WHEN $4 = 100 THEN 100 ELSE progress END, \
+         rows_expected = CASE WHEN $4 = 100 THEN rows_read ELSE rows_expected END WHERE id = $5",
         vec![
             state.as_str().into(),
             error.map(str::to_owned).into(),
@@ -349,26 +358,25 @@ pub async fn reset<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
         vec![id.into()],
     )
     .await?;
-    checkpoint(conn, id, &Counts::default(), 1, 0).await
+    checkpoint(conn, id, &Counts::default(), 1, 0, None).await
 }
 
-/// One row's outcome as stored.
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct RowOutcome {
-    pub row_number: i64,
-    pub outcome: String,
-    pub entity_type: Option<String>,
-    pub entity_id: Option<Uuid>,
-    pub column_name: Option<String>,
-    pub value: Option<String>,
-    /// The rejection's reason, or the warnings of an imported row (one per line).
-    pub reason: Option<String>,
-    /// The row's cells, kept for rejected rows.
-    pub fields: Option<serde_json::Value>,
+salesos_platform::table! {
+    /// One row's outcome as stored.
+    #[derive(Clone, Debug)]
+    pub struct RowOutcome in "import_rows" {
+        pub row_number: i64,
+        pub outcome: String,
+        pub entity_type: Option<String>,
+        pub entity_id: Option<Uuid>,
+        pub column_name: Option<String>,
+        pub value: Option<String>,
+        /// The rejection's reason, or the warnings of an imported row (one per line).
+        pub reason: Option<String>,
+        /// The row's cells, kept for rejected rows.
+        pub fields: Option<serde_json::Value>,
+    }
 }
-
-const ROW_COLUMNS: &str =
-    "row_number, outcome, entity_type, entity_id, column_name, value, reason, fields";
 
 pub async fn insert_rows<C: Db>(
     conn: &C,
@@ -396,7 +404,10 @@ pub async fn insert_rows<C: Db>(
         .collect();
     exec_rows(
         conn,
-        &format!("INSERT INTO import_rows (import_id, {ROW_COLUMNS}) {{rows}}"),
+        &format!(
+            "INSERT INTO import_rows (import_id, {row_outcome_columns}) {{rows}}",
+            row_outcome_columns = RowOutcome::COLUMNS
+        ),
         values,
     )
     .await?;
@@ -411,8 +422,10 @@ pub async fn rows<C: Db>(
     after: i64,
     limit: u64,
 ) -> Result<Vec<RowOutcome>, DbErr> {
-    let mut sql =
-        format!("SELECT {ROW_COLUMNS} FROM import_rows WHERE import_id = $1 AND row_number > $2");
+    let mut sql = format!(
+        "SELECT {row_outcome_columns} FROM import_rows WHERE import_id = $1 AND row_number > $2",
+        row_outcome_columns = RowOutcome::COLUMNS
+    );
     let mut values: Vec<Value> = vec![import_id.into(), after.into()];
     if let Some(o) = outcome {
         sql.push_str(" AND outcome = $3");
@@ -423,34 +436,28 @@ pub async fn rows<C: Db>(
     RowOutcome::find_by_statement(stmt).all(conn).await
 }
 
-/// What an earlier run of this import wrote a contact under: its email and name key.
-#[derive(Debug, FromQueryResult)]
-pub struct Touched {
-    pub id: Uuid,
-    pub email: Option<String>,
-    pub name_key: Option<String>,
-}
-
-/// The contacts rows of this import already created or matched (to resume without
-/// counting their duplicates as new).
-pub async fn touched_contacts<C: Db>(conn: &C, import_id: Uuid) -> Result<Vec<Touched>, DbErr> {
+/// The records of `entity_type` (`contact`, `account`) that rows of this import already
+/// created or matched, in the order the file first met them (to resume without counting
+/// their duplicates as new).
+pub async fn touched<C: Db>(
+    conn: &C,
+    import_id: Uuid,
+    entity_type: &str,
+) -> Result<Vec<Uuid>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Touched {
+        entity_id: Uuid,
+    }
     let stmt = statement(
         conn.get_database_backend(),
-        "SELECT c.id, c.email, c.name_key FROM import_rows r JOIN contacts c ON c.id = r.entity_id \
-         WHERE r.import_id = $1 AND r.entity_type = 'contact' \
-         GROUP BY c.id, c.email, c.name_key ORDER BY MIN(r.row_number)",
-        vec![import_id.into()],
+        "SELECT entity_id FROM import_rows WHERE import_id = $1 AND entity_type = $2 \
+         AND entity_id IS NOT NULL GROUP BY entity_id ORDER BY MIN(row_number)",
+        vec![import_id.into(), entity_type.into()],
     );
-    Touched::find_by_statement(stmt).all(conn).await
-}
-
-/// Accounts rows of this import touched, by domain and name key.
-pub async fn touched_accounts<C: Db>(conn: &C, import_id: Uuid) -> Result<Vec<Touched>, DbErr> {
-    let stmt = statement(
-        conn.get_database_backend(),
-        "SELECT DISTINCT a.id, a.domain AS email, a.name_key FROM import_rows r JOIN accounts a ON a.id = r.entity_id \
-         WHERE r.import_id = $1 AND r.entity_type = 'account'",
-        vec![import_id.into()],
-    );
-    Touched::find_by_statement(stmt).all(conn).await
+    Ok(Touched::find_by_statement(stmt)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| t.entity_id)
+        .collect())
 }

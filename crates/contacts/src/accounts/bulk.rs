@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::{
     model::AccountFields,
-    store::{self, COLUMNS, WRITABLE, writable_values},
+    store::{self, WRITABLE, writable_values},
 };
-use crate::platform::store::{exec_rows, select_in};
+use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in};
 
 pub use store::{AccountRow, update};
 
@@ -21,7 +21,10 @@ pub async fn find_by_domains<C: Db>(
     workspace_id: Uuid,
     domains: Vec<String>,
 ) -> Result<Vec<AccountRow>, DbErr> {
-    let head = format!("SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1 AND domain IN");
+    let head = format!(
+        "SELECT {columns} FROM accounts WHERE workspace_id = $1 AND domain IN",
+        columns = AccountRow::COLUMNS
+    );
     select_in(conn, &head, workspace_id, domains).await
 }
 
@@ -32,8 +35,25 @@ pub async fn find_by_name_keys<C: Db>(
     workspace_id: Uuid,
     keys: Vec<String>,
 ) -> Result<Vec<AccountRow>, DbErr> {
-    let head = format!("SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1 AND name_key IN");
+    let head = format!(
+        "SELECT {columns} FROM accounts WHERE workspace_id = $1 AND name_key IN",
+        columns = AccountRow::COLUMNS
+    );
     select_in(conn, &head, workspace_id, keys).await
+}
+
+/// The workspace's accounts among `ids`.
+pub async fn find_by_ids<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    ids: Vec<Uuid>,
+) -> Result<Vec<AccountRow>, DbErr> {
+    let head = by_ids_in_workspace(
+        conn.get_database_backend(),
+        AccountRow::TABLE,
+        AccountRow::COLUMNS,
+    );
+    select_in(conn, &head, workspace_id, ids).await
 }
 
 /// Insert new accounts, created and updated `at`, in multi-row statements.

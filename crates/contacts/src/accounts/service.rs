@@ -166,7 +166,7 @@ pub async fn create(
     }
     let txn = store.write().await?;
     check_owner(&txn, principal, None, fields.owner_id).await?;
-    let id = Uuid::now_v7();
+    let id = txn.new_id();
     store::insert(&txn, principal.workspace_id, id, &fields, txn.now())
         .await
         .map_err(domain_conflict)?;
@@ -326,7 +326,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, &sort.name()))
+        .map(|c| Cursor::decode(c, &sort.name()).and_then(|c| sort.position(&c)))
         .transpose()?;
     let owner_id = parse_owner_filter(q.owner_id.as_deref())?;
     let domain = match q.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {

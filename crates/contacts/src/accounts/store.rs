@@ -10,35 +10,35 @@ use uuid::Uuid;
 use super::model::{AccountFields, AccountStatus};
 use crate::platform::{
     auth::OwnerScope,
-    error::Error,
-    http::pagination::Cursor,
     store::{
         UniqueKey, exec, find_in_workspace,
         query::{
-            KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
+            KeyKind, Position, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
             search_terms, update_sql,
         },
         statement,
     },
 };
 
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct AccountRow {
-    pub id: Uuid,
-    pub name: String,
-    pub domain: Option<String>,
-    pub industry: Option<String>,
-    pub company_size: Option<String>,
-    pub annual_revenue_micros: Option<i64>,
-    pub location: Option<String>,
-    pub fit_score: Option<f64>,
-    pub intent_score: Option<f64>,
-    pub status: String,
-    pub owner_id: Option<Uuid>,
-    pub crm_ids: serde_json::Value,
-    pub metadata: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+salesos_platform::table! {
+    #[derive(Clone, Debug)]
+    pub struct AccountRow in "accounts" {
+        pub id: Uuid,
+        pub name: String,
+        pub domain: Option<String>,
+        pub industry: Option<String>,
+        pub company_size: Option<String>,
+        pub annual_revenue_micros: Option<i64>,
+        pub location: Option<String>,
+        pub fit_score: Option<f64>,
+        pub intent_score: Option<f64>,
+        pub status: String,
+        pub owner_id: Option<Uuid>,
+        pub crm_ids: serde_json::Value,
+        pub metadata: serde_json::Value,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
 
 /// One domain per account in a workspace.
@@ -47,26 +47,6 @@ pub(crate) const DOMAIN_KEY: UniqueKey = UniqueKey {
     table: "accounts",
     columns: &["workspace_id", "domain"],
 };
-
-pub(crate) const COLUMNS: &str = "id, name, domain, industry, company_size, annual_revenue_micros, location, \
-    fit_score, intent_score, status, owner_id, crm_ids, metadata, created_at, updated_at";
-
-pub(crate) const WRITABLE: [&str; 14] = [
-    "name",
-    "domain",
-    "industry",
-    "company_size",
-    "annual_revenue_micros",
-    "location",
-    "fit_score",
-    "intent_score",
-    "status",
-    "owner_id",
-    "crm_ids",
-    "metadata",
-    "search_text",
-    "name_key",
-];
 
 impl AccountRow {
     pub fn fields(&self) -> AccountFields {
@@ -91,23 +71,24 @@ impl AccountRow {
     }
 }
 
-pub(crate) fn writable_values(f: &AccountFields) -> Vec<Value> {
-    vec![
-        f.name.clone().into(),
-        f.domain.clone().into(),
-        f.industry.clone().into(),
-        f.company_size.map(|s| s.as_str().to_owned()).into(),
-        f.annual_revenue_micros.into(),
-        f.location.clone().into(),
-        f.fit_score.into(),
-        f.intent_score.into(),
-        f.status.unwrap_or(AccountStatus::Prospect).as_str().into(),
-        f.owner_id.into(),
-        serde_json::to_value(&f.crm_ids).unwrap_or_default().into(),
-        serde_json::Value::Object(f.metadata.clone()).into(),
-        f.search_text().into(),
-        super::model::company_key(&f.name).into(),
-    ]
+salesos_platform::columns! {
+    /// What an insert or an update of a account writes, from its writable fields.
+    pub(crate) fn writable_values(f: &AccountFields) -> WRITABLE {
+        name: f.name.clone(),
+        domain: f.domain.clone(),
+        industry: f.industry.clone(),
+        company_size: f.company_size.map(|s| s.as_str().to_owned()),
+        annual_revenue_micros: f.annual_revenue_micros,
+        location: f.location.clone(),
+        fit_score: f.fit_score,
+        intent_score: f.intent_score,
+        status: f.status.unwrap_or(AccountStatus::Prospect).as_str(),
+        owner_id: f.owner_id,
+        crm_ids: serde_json::to_value(&f.crm_ids).unwrap_or_default(),
+        metadata: serde_json::Value::Object(f.metadata.clone()),
+        search_text: f.search_text(),
+        name_key: super::model::company_key(&f.name),
+    }
 }
 
 pub async fn insert<C: Db>(
@@ -136,7 +117,7 @@ pub async fn update<C: Db>(
 ) -> Result<u64, DbErr> {
     let mut values = writable_values(f);
     values.extend([at.into(), workspace_id.into(), id.into()]);
-    exec(conn, &update_sql("accounts", &WRITABLE), values).await
+    exec(conn, &update_sql("accounts", WRITABLE), values).await
 }
 
 pub async fn get<C: Db>(
@@ -144,7 +125,7 @@ pub async fn get<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<AccountRow>, DbErr> {
-    find_in_workspace(conn, "accounts", COLUMNS, workspace_id, id).await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 pub async fn delete<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
@@ -166,10 +147,11 @@ pub struct Filter {
 }
 
 pub const SORTS: &[SortField] = &[
+    // Creation order is id order (UUIDv7), so the list needs no index on `created_at`.
     SortField {
         name: "created_at",
-        column: "created_at",
-        kind: KeyKind::Timestamp,
+        column: "id",
+        kind: KeyKind::CreationOrder,
     },
     SortField {
         name: "updated_at",
@@ -189,11 +171,12 @@ pub async fn list<C: Db>(
     filter: &Filter,
     scope: OwnerScope,
     sort: &Sort,
-    after: Option<&Cursor>,
+    after: Option<&Position>,
     limit: u64,
-) -> Result<Vec<AccountRow>, Error> {
+) -> Result<Vec<AccountRow>, DbErr> {
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE workspace_id = $1"
+        "SELECT {account_row_columns} FROM accounts WHERE workspace_id = $1",
+        account_row_columns = AccountRow::COLUMNS
     ));
     b.values.push(workspace_id.into());
     b.owner_scope(scope)
@@ -212,10 +195,10 @@ pub async fn list<C: Db>(
         }
     }
     if let Some(c) = after {
-        sort.after(&mut b, "", c)?;
+        sort.after(&mut b, "", c);
     }
     b.push(&sort.order_by(""));
     b.push(&format!(" LIMIT {}", limit + 1));
     let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
-    Ok(AccountRow::find_by_statement(stmt).all(conn).await?)
+    AccountRow::find_by_statement(stmt).all(conn).await
 }

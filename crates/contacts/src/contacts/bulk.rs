@@ -9,11 +9,11 @@ use sea_orm::{DbBackend, DbErr, Value};
 use uuid::Uuid;
 
 use super::{
-    model::ContactFields,
+    model::{ContactFields, name_hash},
     search_index,
-    store::{self, COLUMNS, WRITABLE, writable_values},
+    store::{self, WRITABLE, writable_values},
 };
-use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in};
+use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in, statement};
 
 pub use store::{ContactRow, update};
 
@@ -23,18 +23,58 @@ pub async fn find_by_emails<C: Db>(
     workspace_id: Uuid,
     emails: Vec<String>,
 ) -> Result<Vec<ContactRow>, DbErr> {
-    let head = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND email IN");
+    let head = format!(
+        "SELECT {columns} FROM contacts WHERE workspace_id = $1 AND email IN",
+        columns = ContactRow::COLUMNS
+    );
     select_in(conn, &head, workspace_id, emails).await
 }
 
 /// The workspace's contacts whose [`name_key`](super::model::name_key) is one of `keys`.
+/// Rows are found by the keys' hashes and kept only where their own key is one asked for.
 pub async fn find_by_name_keys<C: Db>(
     conn: &C,
     workspace_id: Uuid,
     keys: Vec<String>,
 ) -> Result<Vec<ContactRow>, DbErr> {
-    let head = format!("SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1 AND name_key IN");
-    select_in(conn, &head, workspace_id, keys).await
+    let wanted: std::collections::HashSet<String> = keys.into_iter().collect();
+    let hashes: Vec<i64> = wanted.iter().map(|k| name_hash(k)).collect();
+    let head = format!(
+        "SELECT {columns} FROM contacts WHERE workspace_id = $1 AND name_hash IN",
+        columns = ContactRow::COLUMNS
+    );
+    let rows: Vec<ContactRow> = select_in(conn, &head, workspace_id, hashes).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.fields().name_key().is_some_and(|k| wanted.contains(&k)))
+        .collect())
+}
+
+/// The custom field names the workspace's contacts use, in order.
+pub async fn custom_field_keys<C: Db>(conn: &C, workspace_id: Uuid) -> Result<Vec<String>, DbErr> {
+    use sea_orm::FromQueryResult;
+    #[derive(FromQueryResult)]
+    struct Key {
+        key: String,
+    }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT DISTINCT jsonb_object_keys(custom_fields) AS key FROM contacts WHERE workspace_id = $1"
+        }
+        _ => {
+            "SELECT DISTINCT j.key AS key FROM contacts, json_each(contacts.custom_fields) AS j \
+             WHERE contacts.workspace_id = $1"
+        }
+    };
+    let stmt = statement(backend, sql, vec![workspace_id.into()]);
+    let keys: std::collections::BTreeSet<String> = Key::find_by_statement(stmt)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|k| k.key)
+        .collect();
+    Ok(keys.into_iter().collect())
 }
 
 /// The workspace's contacts among `ids`.
@@ -43,7 +83,11 @@ pub async fn find_by_ids<C: Db>(
     workspace_id: Uuid,
     ids: Vec<Uuid>,
 ) -> Result<Vec<ContactRow>, DbErr> {
-    let head = by_ids_in_workspace(conn.get_database_backend(), "contacts", COLUMNS);
+    let head = by_ids_in_workspace(
+        conn.get_database_backend(),
+        ContactRow::TABLE,
+        ContactRow::COLUMNS,
+    );
     select_in(conn, &head, workspace_id, ids).await
 }
 

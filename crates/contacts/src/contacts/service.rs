@@ -221,7 +221,7 @@ pub async fn create(
     {
         fields.company = accounts::service::name_of(&txn, principal.workspace_id, account).await?;
     }
-    let id = Uuid::now_v7();
+    let id = txn.new_id();
     store::insert(&txn, principal.workspace_id, id, &fields, txn.now())
         .await
         .map_err(email_conflict)?;
@@ -395,7 +395,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, &sort.name()))
+        .map(|c| Cursor::decode(c, &sort.name()).and_then(|c| sort.position(&c)))
         .transpose()?;
     let filter = q.filter()?;
     let rows = store::list(

@@ -14,44 +14,46 @@ use crate::platform::{
     store::{
         UniqueKey, exec, find_in_workspace,
         query::{
-            KeyKind, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
+            KeyKind, Position, Sort, SortField, SqlBuilder, TimeRanges, insert_sql, like_escape,
             search_terms, update_sql,
         },
         statement,
     },
 };
 
-/// A stored contact.
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct ContactRow {
-    pub id: Uuid,
-    pub account_id: Option<Uuid>,
-    pub owner_id: Option<Uuid>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub linkedin_url: Option<String>,
-    pub title: Option<String>,
-    pub seniority: Option<String>,
-    pub company: Option<String>,
-    pub status: String,
-    pub tier: Option<i32>,
-    pub engagement_score: i32,
-    pub intent_score: i32,
-    pub timezone: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub source: Option<String>,
-    pub consent_basis: Option<String>,
-    pub consent_at: Option<DateTime<Utc>>,
-    pub consent_source: Option<String>,
-    pub do_not_contact: bool,
-    pub custom_fields: serde_json::Value,
-    pub crm_ids: serde_json::Value,
-    pub tags: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+salesos_platform::table! {
+    /// A stored contact.
+    #[derive(Clone, Debug)]
+    pub struct ContactRow in "contacts" {
+        pub id: Uuid,
+        pub account_id: Option<Uuid>,
+        pub owner_id: Option<Uuid>,
+        pub first_name: Option<String>,
+        pub last_name: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub linkedin_url: Option<String>,
+        pub title: Option<String>,
+        pub seniority: Option<String>,
+        pub company: Option<String>,
+        pub status: String,
+        pub tier: Option<i32>,
+        pub engagement_score: i32,
+        pub intent_score: i32,
+        pub timezone: Option<String>,
+        pub country: Option<String>,
+        pub city: Option<String>,
+        pub source: Option<String>,
+        pub consent_basis: Option<String>,
+        pub consent_at: Option<DateTime<Utc>>,
+        pub consent_source: Option<String>,
+        pub do_not_contact: bool,
+        pub custom_fields: serde_json::Value,
+        pub crm_ids: serde_json::Value,
+        pub tags: serde_json::Value,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
 
 /// One email per contact in a workspace.
@@ -60,11 +62,6 @@ pub(crate) const EMAIL_KEY: UniqueKey = UniqueKey {
     table: "contacts",
     columns: &["workspace_id", "email"],
 };
-
-pub(crate) const COLUMNS: &str = "id, account_id, owner_id, first_name, last_name, email, phone, linkedin_url, \
-    title, seniority, company, status, tier, engagement_score, intent_score, timezone, country, city, \
-    source, consent_basis, consent_at, consent_source, do_not_contact, custom_fields, crm_ids, \
-    tags, created_at, updated_at";
 
 impl ContactRow {
     /// The writable fields, as the rules see them.
@@ -112,71 +109,38 @@ impl ContactRow {
     }
 }
 
-/// The values of the writable columns, in `WRITABLE` order.
-pub(crate) fn writable_values(f: &ContactFields) -> Vec<Value> {
-    vec![
-        f.account_id.into(),
-        f.owner_id.into(),
-        f.first_name.clone().into(),
-        f.last_name.clone().into(),
-        f.email.clone().into(),
-        f.phone.clone().into(),
-        f.linkedin_url.clone().into(),
-        f.title.clone().into(),
-        f.seniority.map(|s| s.as_str().to_owned()).into(),
-        f.company.clone().into(),
-        f.status.unwrap_or(ContactStatus::New).as_str().into(),
-        f.tier.into(),
-        f.engagement_score.into(),
-        f.intent_score.into(),
-        f.timezone.clone().into(),
-        f.country.clone().into(),
-        f.city.clone().into(),
-        f.source.clone().into(),
-        f.consent
-            .as_ref()
-            .map(|c| c.basis.as_str().to_owned())
-            .into(),
-        f.consent.as_ref().map(|c| c.obtained_at).into(),
-        f.consent.as_ref().and_then(|c| c.source.clone()).into(),
-        f.do_not_contact.into(),
-        serde_json::Value::Object(f.custom_fields.clone()).into(),
-        serde_json::to_value(&f.crm_ids).unwrap_or_default().into(),
-        f.search_text().into(),
-        serde_json::to_value(&f.tags).unwrap_or_default().into(),
-        f.name_key().into(),
-    ]
+salesos_platform::columns! {
+    /// What an insert or an update of a contact writes, from its writable fields.
+    pub(crate) fn writable_values(f: &ContactFields) -> WRITABLE {
+        account_id: f.account_id,
+        owner_id: f.owner_id,
+        first_name: f.first_name.clone(),
+        last_name: f.last_name.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+        linkedin_url: f.linkedin_url.clone(),
+        title: f.title.clone(),
+        seniority: f.seniority.map(|s| s.as_str().to_owned()),
+        company: f.company.clone(),
+        status: f.status.unwrap_or(ContactStatus::New).as_str(),
+        tier: f.tier,
+        engagement_score: f.engagement_score,
+        intent_score: f.intent_score,
+        timezone: f.timezone.clone(),
+        country: f.country.clone(),
+        city: f.city.clone(),
+        source: f.source.clone(),
+        consent_basis: f.consent.as_ref().map(|c| c.basis.as_str().to_owned()),
+        consent_at: f.consent.as_ref().map(|c| c.obtained_at),
+        consent_source: f.consent.as_ref().and_then(|c| c.source.clone()),
+        do_not_contact: f.do_not_contact,
+        custom_fields: serde_json::Value::Object(f.custom_fields.clone()),
+        crm_ids: serde_json::to_value(&f.crm_ids).unwrap_or_default(),
+        search_text: f.search_text(),
+        tags: serde_json::to_value(&f.tags).unwrap_or_default(),
+        name_hash: f.name_hash(),
+    }
 }
-
-pub(crate) const WRITABLE: [&str; 27] = [
-    "account_id",
-    "owner_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "linkedin_url",
-    "title",
-    "seniority",
-    "company",
-    "status",
-    "tier",
-    "engagement_score",
-    "intent_score",
-    "timezone",
-    "country",
-    "city",
-    "source",
-    "consent_basis",
-    "consent_at",
-    "consent_source",
-    "do_not_contact",
-    "custom_fields",
-    "crm_ids",
-    "search_text",
-    "tags",
-    "name_key",
-];
 
 pub async fn insert<C: Db>(
     conn: &C,
@@ -204,7 +168,7 @@ pub async fn update<C: Db>(
 ) -> Result<u64, DbErr> {
     let mut values = writable_values(f);
     values.extend([at.into(), workspace_id.into(), id.into()]);
-    exec(conn, &update_sql("contacts", &WRITABLE), values).await
+    exec(conn, &update_sql("contacts", WRITABLE), values).await
 }
 
 pub async fn get<C: Db>(
@@ -212,7 +176,7 @@ pub async fn get<C: Db>(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ContactRow>, DbErr> {
-    find_in_workspace(conn, "contacts", COLUMNS, workspace_id, id).await
+    find_in_workspace(conn, workspace_id, id).await
 }
 
 pub async fn delete<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
@@ -237,10 +201,11 @@ pub struct Filter {
 }
 
 pub const SORTS: &[SortField] = &[
+    // Creation order is id order (UUIDv7), so the list needs no index on `created_at`.
     SortField {
         name: "created_at",
-        column: "created_at",
-        kind: KeyKind::Timestamp,
+        column: "id",
+        kind: KeyKind::CreationOrder,
     },
     SortField {
         name: "updated_at",
@@ -315,20 +280,21 @@ pub async fn list<C: Db>(
     filter: &Filter,
     scope: OwnerScope,
     sort: &Sort,
-    after: Option<&crate::platform::http::pagination::Cursor>,
+    after: Option<&Position>,
     limit: u64,
-) -> Result<Vec<ContactRow>, crate::platform::error::Error> {
+) -> Result<Vec<ContactRow>, DbErr> {
     let backend = conn.get_database_backend();
     let mut b = SqlBuilder::new(&format!(
-        "SELECT {COLUMNS} FROM contacts WHERE workspace_id = $1"
+        "SELECT {contact_row_columns} FROM contacts WHERE workspace_id = $1",
+        contact_row_columns = ContactRow::COLUMNS
     ));
     b.values.push(workspace_id.into());
     conditions(&mut b, backend, filter, scope);
     if let Some(c) = after {
-        sort.after(&mut b, "", c)?;
+        sort.after(&mut b, "", c);
     }
     b.push(&sort.order_by(""));
     b.push(&format!(" LIMIT {}", limit + 1));
     let stmt = statement(backend, &b.sql, b.values);
-    Ok(ContactRow::find_by_statement(stmt).all(conn).await?)
+    ContactRow::find_by_statement(stmt).all(conn).await
 }

@@ -2,6 +2,7 @@
 
 mod m0001_sales;
 mod m0005_matching_keys;
+mod m0006_lean_indexes;
 
 use salesos_platform::store::migrations::Migration;
 
@@ -9,5 +10,6 @@ pub fn all() -> Vec<Box<dyn Migration>> {
     vec![
         Box::new(m0001_sales::Migration),
         Box::new(m0005_matching_keys::Migration),
+        Box::new(m0006_lean_indexes::Migration),
     ]
 }

@@ -117,6 +117,8 @@ async fn a_messy_file_is_accounted_for_row_by_row() {
     let c = &done["counts"];
     assert_eq!(c["rows"], 9, "{done}");
     assert_eq!(sum(c), 9, "outcomes add up to the rows read: {c}");
+    assert_eq!(done["progress"], 100, "{done}");
+    assert_eq!(done["rows_expected"], 9, "exact once done: {done}");
     // Ada, Grace, Initech (company only), Jane, René, Tom.
     assert_eq!(c["created"], 6, "{c}");
     assert_eq!(c["merged"], 1, "{c}");

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::empty_settings;
 
 /// The migrations a database of this build has, by name.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 9] = [
     "m0001_sales",
     "m0001_tenancy",
     "m0002_runtime",
@@ -22,6 +22,8 @@ const MIGRATIONS: [&str; 7] = [
     "m0004_cron",
     "m0005_import_tables",
     "m0005_matching_keys",
+    "m0006_import_rows_expected",
+    "m0006_lean_indexes",
 ];
 
 /// Put the fixture of this backend where `settings` point; its key and ids.
@@ -84,6 +86,29 @@ async fn recorded(settings: &Settings) -> BTreeSet<String> {
     rows.into_iter().map(|r| r.version).collect()
 }
 
+/// How many rows `sql` (a `SELECT count(*) AS n …`) counts, straight on the database.
+async fn count(settings: &Settings, sql: &str) -> i64 {
+    #[derive(FromQueryResult)]
+    struct Row {
+        n: i64,
+    }
+    let url = match &settings.database_url {
+        Some(url) => url.expose().to_owned(),
+        None => format!(
+            "sqlite://{}?mode=ro",
+            settings.data_dir.join("salesos.db").display()
+        ),
+    };
+    let db = Database::connect(&url).await.expect("connect");
+    let row = Row::find_by_statement(statement(db.get_database_backend(), sql, vec![]))
+        .one(&db)
+        .await
+        .expect("count")
+        .expect("a count");
+    db.close().await.expect("close");
+    row.n
+}
+
 async fn call(
     base: &str,
     key: &str,
@@ -116,6 +141,16 @@ async fn a_database_made_by_the_single_crate_build_upgrades_and_keeps_its_data()
     // `CREATE TABLE contacts` would have failed the start).
     let expected: BTreeSet<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
     assert_eq!(recorded(&settings).await, expected);
+    // The old contacts' name keys became the hashes the next import matches them by.
+    let named = "SELECT count(*) AS n FROM contacts WHERE (first_name IS NOT NULL OR last_name IS NOT NULL)";
+    assert!(
+        count(&settings, named).await > 0,
+        "the fixture has named contacts"
+    );
+    assert_eq!(
+        count(&settings, &format!("{named} AND name_hash IS NULL")).await,
+        0
+    );
 
     // The key made by the old build still signs in; every record is still there.
     let (status, contacts) = call(
