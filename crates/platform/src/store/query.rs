@@ -337,6 +337,31 @@ mod tests {
     }
 
     #[test]
+    fn creation_order_pages_by_the_id_alone() {
+        const BY_ID: &[SortField] = &[SortField {
+            name: "created_at",
+            column: "id",
+            kind: KeyKind::CreationOrder,
+        }];
+        let s = Sort::parse(None, BY_ID, "-created_at").expect("sort");
+        assert_eq!(s.order_by(""), " ORDER BY id DESC");
+        let mut b = SqlBuilder::new("SELECT * FROM t WHERE w = $1");
+        b.values.push(1i32.into());
+        let c = s.cursor(serde_json::json!("2026-01-01T00:00:00Z"), Uuid::nil());
+        s.after(&mut b, "", &s.position(&c).expect("a cursor of this sort"));
+        assert_eq!(b.sql, "SELECT * FROM t WHERE w = $1 AND id < $2");
+        assert_eq!(b.values.len(), 2, "the time is shown, not bound");
+    }
+
+    #[test]
+    fn a_cursor_that_does_not_fit_its_sort_is_refused_before_any_sql() {
+        let s = Sort::parse(None, FIELDS, "-created_at").expect("sort");
+        let c = s.cursor(serde_json::json!(42), Uuid::nil());
+        let err = s.position(&c).expect_err("not a time");
+        assert!(matches!(err, Error::Invalid(ref v) if v[0].field == "cursor"));
+    }
+
+    #[test]
     fn keyset_condition_binds_values() {
         let s = Sort::parse(None, FIELDS, "-created_at").expect("sort");
         let mut b = SqlBuilder::new("SELECT * FROM t WHERE w = $1");
