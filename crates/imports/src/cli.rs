@@ -259,7 +259,7 @@ pub async fn import(
 fn progress_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} rows written, {per_sec}")
+        indicatif::ProgressStyle::with_template("{spinner} {human_pos} rows written, {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
@@ -273,7 +273,7 @@ fn show_progress(bar: &indicatif::ProgressBar, i: &import_store::ImportRow) {
             bar.disable_steady_tick();
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "[{bar:30}] {percent:>3}% {human_pos}/{human_len} rows written, {per_sec}, {eta} left",
+                    "[{bar:30}] {percent:>3}% {human_pos}/{human_len} rows written, {msg}, {eta} left",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("#>-"),
@@ -281,6 +281,11 @@ fn show_progress(bar: &indicatif::ProgressBar, i: &import_store::ImportRow) {
         }
         // An estimate until the end: never below what is already written.
         bar.set_length(expected.max(written));
+    }
+    let secs = bar.elapsed().as_secs_f64();
+    if secs > 0.0 {
+        // Whole rows a second since the start; indicatif's own rate shows four decimals.
+        bar.set_message(format!("{:.0} rows/s", written as f64 / secs));
     }
     bar.set_position(written);
 }

@@ -13,7 +13,9 @@ use super::{
     search_index,
     store::{self, WRITABLE, writable_values},
 };
-use crate::platform::store::{by_ids_in_workspace, exec_rows, select_in, statement};
+use crate::platform::store::{
+    by_ids_in_workspace, by_key_in_workspace, exec_rows, select_in, statement,
+};
 
 pub use store::{ContactRow, update};
 
@@ -39,9 +41,12 @@ pub async fn find_by_name_keys<C: Db>(
 ) -> Result<Vec<ContactRow>, DbErr> {
     let wanted: std::collections::HashSet<String> = keys.into_iter().collect();
     let hashes: Vec<i64> = wanted.iter().map(|k| name_hash(k)).collect();
-    let head = format!(
-        "SELECT {columns} FROM contacts WHERE workspace_id = $1 AND name_hash IN",
-        columns = ContactRow::COLUMNS
+    // By the name-hash index, never by one led by the workspace (see `by_key_in_workspace`).
+    let head = by_key_in_workspace(
+        conn.get_database_backend(),
+        ContactRow::TABLE,
+        ContactRow::COLUMNS,
+        "name_hash",
     );
     let rows: Vec<ContactRow> = select_in(conn, &head, workspace_id, hashes).await?;
     Ok(rows
