@@ -48,11 +48,7 @@ pub async fn find_by_ids<C: Db>(
     workspace_id: Uuid,
     ids: Vec<Uuid>,
 ) -> Result<Vec<AccountRow>, DbErr> {
-    let head = by_ids_in_workspace(
-        conn.get_database_backend(),
-        AccountRow::TABLE,
-        AccountRow::COLUMNS,
-    );
+    let head = by_ids_in_workspace::<AccountRow>(conn.get_database_backend());
     select_in(conn, &head, workspace_id, ids).await
 }
 

@@ -42,12 +42,7 @@ pub async fn find_by_name_keys<C: Db>(
     let wanted: std::collections::HashSet<String> = keys.into_iter().collect();
     let hashes: Vec<i64> = wanted.iter().map(|k| name_hash(k)).collect();
     // By the name-hash index, never by one led by the workspace (see `by_key_in_workspace`).
-    let head = by_key_in_workspace(
-        conn.get_database_backend(),
-        ContactRow::TABLE,
-        ContactRow::COLUMNS,
-        "name_hash",
-    );
+    let head = by_key_in_workspace::<ContactRow>(conn.get_database_backend(), "name_hash");
     let rows: Vec<ContactRow> = select_in(conn, &head, workspace_id, hashes).await?;
     Ok(rows
         .into_iter()
@@ -88,11 +83,7 @@ pub async fn find_by_ids<C: Db>(
     workspace_id: Uuid,
     ids: Vec<Uuid>,
 ) -> Result<Vec<ContactRow>, DbErr> {
-    let head = by_ids_in_workspace(
-        conn.get_database_backend(),
-        ContactRow::TABLE,
-        ContactRow::COLUMNS,
-    );
+    let head = by_ids_in_workspace::<ContactRow>(conn.get_database_backend());
     select_in(conn, &head, workspace_id, ids).await
 }
 

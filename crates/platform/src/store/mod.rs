@@ -607,19 +607,20 @@ pub fn anonymous_placeholders(sql: &str) -> String {
 }
 
 /// The head of a lookup of many rows by id within a workspace:
-/// `SELECT columns FROM table WHERE workspace_id = $1 AND id IN`, the list to follow. On
+/// `SELECT <T's columns> FROM <T's table> WHERE workspace_id = $1 AND id IN`, the list to follow. On
 /// SQLite the workspace term is written `+workspace_id`, which keeps it out of index
 /// selection: without fresh statistics the planner prefers any index that starts with
 /// `workspace_id` to the id index for an `IN` list, and reads the whole workspace (over a
 /// second per lookup at half a million contacts).
-pub fn by_ids_in_workspace(backend: DbBackend, table: &str, columns: &str) -> String {
-    by_key_in_workspace(backend, table, columns, "id")
+pub fn by_ids_in_workspace<T: Table>(backend: DbBackend) -> String {
+    by_key_in_workspace::<T>(backend, "id")
 }
 
 /// The head of a lookup by many values of `key`, a column with an index of its own that
 /// is not led by `workspace_id`: on SQLite the workspace term is written `+workspace_id`
 /// for the reason [`by_ids_in_workspace`] gives.
-pub fn by_key_in_workspace(backend: DbBackend, table: &str, columns: &str, key: &str) -> String {
+pub fn by_key_in_workspace<T: Table>(backend: DbBackend, key: &str) -> String {
+    let (table, columns) = (T::TABLE, T::COLUMNS);
     let workspace = match backend {
         DbBackend::Sqlite => "+workspace_id",
         _ => "workspace_id",
