@@ -38,8 +38,13 @@ document.addEventListener("htmx:configRequest", function (evt) {
     body.insertBefore(tr, body.firstChild);
     return tr;
   }
+  // Progress notes and a job's end travel by different paths (notes straight from the
+  // worker, the end from the committed event log), so a last note can arrive after the end:
+  // once a row shows how its job ended, later notes do not put it back to running.
   function show(tr, state, percent, message) {
     if (!tr) { return; }
+    if (state === "running" && tr.dataset.ended) { return; }
+    if (state !== "running") { tr.dataset.ended = state; }
     var badge = tr.querySelector(".job-state");
     if (badge) { badge.textContent = state; }
     var td = tr.querySelector(".job-progress");

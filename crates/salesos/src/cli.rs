@@ -307,7 +307,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no workspace with slug `{workspace}`; create it with `salesos admin create-user --workspace {workspace} …`"))?;
             let expires_at =
-                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+                expires_in_days.map(|d| store.clock().now() + chrono::Duration::days(i64::from(d)));
             let txn = store.write().await?;
             let issued = api_keys::issue(&txn, ws.id, role, &name, None, expires_at)
                 .await

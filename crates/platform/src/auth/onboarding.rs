@@ -1,7 +1,6 @@
 //! Bringing people in: the operator's `admin create-user`, the first-run setup link, and
 //! the first admin created through it.
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Role, password, store, tokens};
@@ -125,7 +124,7 @@ pub async fn setup_token_if_needed(store: &Store) -> Result<Option<String>, Erro
     store::insert_setup_token(
         conn,
         &tokens::digest(&token),
-        Utc::now() + chrono::Duration::hours(24),
+        store.clock().now() + chrono::Duration::hours(24),
     )
     .await?;
     Ok(Some(token))

@@ -146,9 +146,10 @@ pub async fn open(
     let heartbeat = state.settings.stream_heartbeat;
     let workspace_id = principal.workspace_id;
     let topics = state.topics.clone();
+    let clock = state.store.clock().clone();
     Ok(ws
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, workspace_id, rx, heartbeat, topics)))
+        .on_upgrade(move |socket| serve(socket, workspace_id, rx, heartbeat, topics, clock)))
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {
@@ -170,6 +171,7 @@ async fn serve(
     mut rx: broadcast::Receiver<Arc<LiveMessage>>,
     heartbeat: Duration,
     topics: Topics,
+    clock: crate::clock::Clock,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let mut interest = Interest::default();
@@ -223,7 +225,7 @@ async fn serve(
                     return;
                 }
                 Some(Message::Text(
-                    serde_json::json!({"type": "heartbeat", "timestamp": chrono::Utc::now()}).to_string().into(),
+                    serde_json::json!({"type": "heartbeat", "timestamp": clock.now()}).to_string().into(),
                 ))
             }
         };
