@@ -24,7 +24,7 @@ use crate::{
         runtime::events,
         store::{
             Store, broken_key,
-            query::{Sort, TimeRanges, parse_owner_filter},
+            query::{Sort, TimeRanges, parse_owner_filter, search_text},
         },
     },
     topics,
@@ -339,7 +339,7 @@ pub async fn list(
         None => None,
     };
     let filter = Filter {
-        q: q.q.filter(|s| !s.trim().is_empty()),
+        q: search_text("q", q.q)?,
         status: q.status,
         owner_id,
         domain,

@@ -24,7 +24,7 @@ use crate::{
         runtime::events,
         store::{
             Store, broken_key,
-            query::{Sort, TimeRanges, parse_owner_filter},
+            query::{Sort, TimeRanges, parse_owner_filter, search_text},
         },
     },
     topics,
@@ -136,7 +136,7 @@ impl ContactQuery {
             return Err(Error::invalid("tier", "must be 1, 2, 3 or 4"));
         }
         Ok(Filter {
-            q: self.q.clone().filter(|q| !q.trim().is_empty()),
+            q: search_text("q", self.q.clone())?,
             status: self.status,
             owner_id,
             tier: self.tier,

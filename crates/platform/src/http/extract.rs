@@ -46,11 +46,24 @@ where
     }
 }
 
-/// Parse JSON bytes into `T`, naming the offending field on failure.
+/// Parse JSON bytes into `T`, naming the offending field on failure. A body is one JSON
+/// value: anything after it but whitespace is refused, not ignored. No text may hold
+/// U+0000, which PostgreSQL cannot store and no person types.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        Ok(v) => {
+            de.end()
+                .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
+            if has_escaped_nul(bytes) {
+                let field = serde_json::from_slice::<serde_json::Value>(bytes)
+                    .ok()
+                    .and_then(|v| nul_path(&v, ""))
+                    .unwrap_or_else(|| "body".to_owned());
+                return Err(Error::Invalid(vec![FieldError::new(field, NUL_MESSAGE)]));
+            }
+            Ok(v)
+        }
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
@@ -59,6 +72,63 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             }
             Err(Error::Invalid(vec![describe(&path, &inner.to_string())]))
         }
+    }
+}
+
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// Does a JSON text hold `\u0000`? Raw NUL is not valid JSON, so the escape is the only way
+/// in; escapes come in pairs, so `\\u0000` (a backslash, then `u0000`) is not one.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1..i + 6) == Some(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The path of the first key or text in `v` that holds NUL.
+fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
+    let join = |name: &str| {
+        if at.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{at}.{name}")
+        }
+    };
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some(if at.is_empty() {
+            "body".into()
+        } else {
+            at.into()
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &join(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "")))
+            } else {
+                nul_path(item, &join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuse a query parameter (name or value) that holds NUL, naming it.
+fn check_query_text(query: &str) -> Result<(), Error> {
+    match form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        Some((k, _)) => Err(Error::invalid(k.replace('\0', ""), NUL_MESSAGE)),
+        None => Ok(()),
     }
 }
 
@@ -111,6 +181,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        check_query_text(query)?;
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize::<_, T>(de)
             .map(ApiQuery)
@@ -170,6 +241,36 @@ mod tests {
     fn malformed_json_is_a_bad_request() {
         let err = parse_json::<Body>(b"{\"email\": ").expect_err("malformed");
         assert!(matches!(err, Error::BadRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_refused() {
+        let err = parse_json::<Body>(br#"{"email":"a@b.c"}{"email":"x@y.z"}"#).expect_err("two");
+        assert!(
+            matches!(err, Error::BadRequest(ref m) if m.contains("trailing")),
+            "{err:?}"
+        );
+        let err = parse_json::<Body>(b"{\"email\":\"a@b.c\"} x").expect_err("junk");
+        assert!(matches!(err, Error::BadRequest(_)), "{err:?}");
+        assert!(parse_json::<Body>(b"{\"email\":\"a@b.c\"}\r\n ").is_ok());
+    }
+
+    #[test]
+    fn nul_in_any_text_is_refused_with_its_path() {
+        let (field, message) =
+            field_of(parse_json::<Body>(br#"{"email":"a\u0000b@c.d"}"#).expect_err("nul"));
+        assert_eq!(field, "email");
+        assert!(message.contains("NUL"), "{message}");
+        let err =
+            parse_json::<serde_json::Value>(br#"{"tags":["ok","x\u0000"]}"#).expect_err("nul");
+        assert_eq!(field_of(err).0, "tags.1");
+        let err = parse_json::<serde_json::Value>(br#"{"a\u0000":1}"#).expect_err("key");
+        assert_eq!(field_of(err).0, "a");
+        // An escaped backslash followed by `u0000` is text, not NUL.
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
+        let err = check_query_text("q=a%00b&limit=1").expect_err("query");
+        assert_eq!(field_of(err).0, "q");
+        assert!(check_query_text("q=a%2500b").is_ok());
     }
 
     #[test]

@@ -297,6 +297,20 @@ pub fn like_escape(s: &str) -> String {
     out
 }
 
+/// A list's search text as given in `field`: `None` when blank, refused when it holds NUL
+/// (no text can match it, and PostgreSQL refuses it as a parameter). Every way into a
+/// search (API, CSV export, dashboard) goes through the list's query and so through here.
+pub fn search_text(field: &str, q: Option<String>) -> Result<Option<String>, Error> {
+    match q {
+        Some(q) if q.contains('\0') => Err(Error::invalid(
+            field,
+            "must not contain the NUL character (U+0000)",
+        )),
+        Some(q) if q.trim().is_empty() => Ok(None),
+        q => Ok(q),
+    }
+}
+
 /// Split a search into lower-cased terms.
 pub fn search_terms(q: &str) -> Vec<String> {
     q.split_whitespace()
@@ -309,6 +323,23 @@ pub fn search_terms(q: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_text_is_blank_given_or_refused() {
+        assert_eq!(search_text("q", Some("  ".into())).expect("blank"), None);
+        assert_eq!(search_text("q", None).expect("none"), None);
+        assert_eq!(
+            search_text("q", Some("ada".into()))
+                .expect("ada")
+                .as_deref(),
+            Some("ada")
+        );
+        let err = search_text("q", Some("a\0b".into())).expect_err("nul");
+        assert!(
+            matches!(err, Error::Invalid(ref f) if f[0].field == "q"),
+            "{err:?}"
+        );
+    }
 
     const FIELDS: &[SortField] = &[
         SortField {

@@ -121,6 +121,66 @@ async fn bad_input_is_named_and_never_a_500() {
     let bad_filter = app.get("/api/v1/contacts?status=hot&limit=5000").await;
     assert_eq!(bad_filter.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Bytes after the JSON value are refused, not ignored.
+    let trailing = app
+        .post_raw(
+            "/api/v1/contacts",
+            "application/json",
+            "{\"email\": \"one@b.co\"} {\"email\": \"two@b.co\"}",
+        )
+        .await;
+    assert_eq!(
+        trailing.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        trailing.body
+    );
+    assert!(
+        trailing.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("trailing"),
+        "{}",
+        trailing.body
+    );
+
+    // NUL (U+0000) in any text: PostgreSQL cannot hold it, so it is named, never a 500.
+    let nul_body = app
+        .post_raw(
+            "/api/v1/contacts",
+            "application/json",
+            r#"{"email": "a@b.co", "title": "C\u0000O"}"#,
+        )
+        .await;
+    assert_eq!(
+        nul_body.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        nul_body.body
+    );
+    assert_eq!(nul_body.problem_fields(), ["title"]);
+    for path in [
+        "/api/v1/contacts?q=a%00b",
+        "/api/v1/contacts/export.csv?q=a%00b",
+        "/api/v1/accounts?q=a%00b",
+    ] {
+        let nul = app.get(path).await;
+        assert_eq!(
+            nul.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            nul.body
+        );
+        assert_eq!(nul.problem_fields(), ["q"], "{path}");
+    }
+    let (browser, _) = app.browser_session(&app.admin_email).await;
+    for path in ["/app/contacts?q=a%00b", "/app/accounts?q=a%00b"] {
+        let page = browser.get(app.url(path)).send().await.expect("page");
+        assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        let text = page.text().await.expect("text");
+        assert!(text.contains("NUL"), "{path}: the page says what is wrong");
+    }
+
     // Nothing half-written: the workspace has no contacts after all that.
     let list = app.get("/api/v1/contacts").await;
     assert_eq!(list.body["data"].as_array().map(Vec::len), Some(0));
