@@ -7,7 +7,7 @@
 use salesos_platform::store::Db;
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    model::{Verdict, delay_before, is_public, signature_header, verdict},
+    model::{Verdict, delay_before, is_public, private_host, signature_header, verdict},
     service::DELIVER_JOB,
     store::{self, AttemptRecord, Bundle},
 };
@@ -188,7 +188,7 @@ impl Resolve for PublicOnly {
             let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 return Err(format!(
-                    "{host} resolves only to private, loopback or link-local addresses"
+                    "{host} resolves only to private, loopback or link-local addresses; refused"
                 )
                 .into());
             }
@@ -455,14 +455,7 @@ impl Deliver {
         if self.allow_private {
             return None;
         }
-        let parsed = reqwest::Url::parse(url).ok()?;
-        let host = parsed
-            .host_str()?
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let ip: IpAddr = host.parse().ok()?;
-        (!is_public(ip))
-            .then(|| format!("{ip} is a private, loopback or link-local address; refused"))
+        private_host(&reqwest::Url::parse(url).ok()?)
     }
 }
 

@@ -75,13 +75,38 @@ pub fn delay_before(schedule: &[f64], next: usize) -> Option<f64> {
 }
 
 /// May SalesOS call this address? Public unicast only, unless private networks are allowed.
+/// An IPv4 address written as IPv6 is judged as the IPv4 address it reaches.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => public_v4(v4),
             None => public_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address reaches, for the forms that carry one: IPv4-mapped
+/// (`::ffff:127.0.0.1`), IPv4-compatible (`::127.0.0.1`, deprecated but still routed by
+/// some stacks), NAT64 with the well-known prefix (`64:ff9b::7f00:1`, RFC 6052) and 6to4
+/// (`2002:7f00:1::`, RFC 3056).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        _ => None,
     }
 }
 
@@ -102,17 +127,50 @@ fn public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)) // documentation
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside sites)
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64, RFC 8215
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // discard-only
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: tunnels to any IPv4 address
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || s[0] == 0x3fff) // documentation, RFC 9637
 }
 
-/// Check an endpoint URL: `https://` (or `http://` when allowed), a host, no credentials.
-pub fn check_url(raw: &str, allow_http: bool) -> Result<reqwest::Url, FieldError> {
+/// Why SalesOS will not call this URL's host, when it is an address (in any spelling the
+/// URL standard reads: `2130706433`, `0x7f.1` and `127.1` are all 127.0.0.1) or a name
+/// that only ever means this machine.
+pub fn private_host(url: &reqwest::Url) -> Option<String> {
+    // The parser has already turned every IPv4 spelling into dotted decimal and put
+    // IPv6 in brackets.
+    let host = url.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => (!is_public(ip)).then(|| refused(ip)),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost" || name.ends_with(".localhost"))
+                .then(|| format!("{name} is this machine; refused"))
+        }
+    }
+}
+
+/// The refusal for an address that is not public.
+pub fn refused(ip: IpAddr) -> String {
+    format!("{ip} is a private, loopback or link-local address; refused")
+}
+
+/// Check an endpoint URL: `https://` (or `http://` when allowed), a host, no credentials,
+/// and unless private networks are allowed, no address that is not public.
+pub fn check_url(
+    raw: &str,
+    allow_http: bool,
+    allow_private: bool,
+) -> Result<reqwest::Url, FieldError> {
     let bad = |m: &str| FieldError::new("url", m);
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&format!("is not a URL: {e}")))?;
     match url.scheme() {
@@ -130,6 +188,11 @@ pub fn check_url(raw: &str, allow_http: bool) -> Result<reqwest::Url, FieldError
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry credentials"));
+    }
+    if !allow_private && let Some(why) = private_host(&url) {
+        return Err(bad(&format!(
+            "{why} (webhooks go to public addresses; see SALESOS_WEBHOOK_ALLOW_PRIVATE_NETWORKS)"
+        )));
     }
     Ok(url)
 }
@@ -217,6 +280,17 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::1",
+            "2001::1",
+            "fec0::1",
+            "100::1",
             "224.0.0.1",
         ] {
             assert!(
@@ -224,18 +298,61 @@ mod tests {
                 "{private} must be refused"
             );
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(public.parse().expect("ip")), "{public} is public");
         }
     }
 
     #[test]
     fn urls() {
-        assert!(check_url("https://hooks.example.com/in", false).is_ok());
-        assert!(check_url("http://hooks.example.com/in", false).is_err());
-        assert!(check_url("http://hooks.example.com/in", true).is_ok());
-        assert!(check_url("ftp://x.example.com", true).is_err());
-        assert!(check_url("https://user:pw@x.example.com", false).is_err());
+        assert!(check_url("https://hooks.example.com/in", false, false).is_ok());
+        assert!(check_url("http://hooks.example.com/in", false, false).is_err());
+        assert!(check_url("http://hooks.example.com/in", true, false).is_ok());
+        assert!(check_url("ftp://x.example.com", true, false).is_err());
+        assert!(check_url("https://user:pw@x.example.com", false, false).is_err());
+    }
+
+    #[test]
+    fn every_spelling_of_a_private_address_is_refused_in_the_url() {
+        for url in [
+            "https://127.0.0.1/hook",
+            "https://2130706433/hook",
+            "https://0x7f000001/hook",
+            "https://0177.0.0.1/hook",
+            "https://127.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/hook",
+            "https://[::ffff:127.0.0.1]/hook",
+            "https://[::ffff:7f00:1]/hook",
+            "https://[64:ff9b::7f00:1]/hook",
+            "https://[64:ff9b::169.254.169.254]/hook",
+            "https://[fe80::1]/hook",
+            "https://localhost/hook",
+            "https://LocalHost./hook",
+            "https://api.localhost/hook",
+        ] {
+            let err = check_url(url, false, false).expect_err(url);
+            assert_eq!(err.field, "url");
+            assert!(err.message.contains("refused"), "{url}: {}", err.message);
+            assert!(
+                check_url(url, false, true).is_ok(),
+                "{url} allowed when private is on"
+            );
+        }
+        for url in [
+            "https://8.8.8.8/x",
+            "https://[2606:4700::1111]/x",
+            "https://hooks.example.com/x",
+        ] {
+            assert!(check_url(url, false, false).is_ok(), "{url}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use salesos_model::patch::patch;
 use crate::platform::{
     audit::{self, Actor, Change},
     auth::Principal,
-    error::Error,
+    error::{Error, FieldError},
     runtime::{
         consumer::Consumer,
         events::{self, Event},
@@ -107,6 +107,14 @@ fn audit_change(
     }
 }
 
+/// An endpoint URL as this deployment allows it. Addresses are refused here in every
+/// spelling; names are checked when connecting, against what they resolve to then (a
+/// name checked now could point elsewhere by delivery time).
+fn check_endpoint_url(settings: &Settings, raw: &str) -> Result<reqwest::Url, FieldError> {
+    let hooks = settings.section::<WebhookSettings>();
+    check_url(raw, hooks.allow_http, hooks.allow_private_networks)
+}
+
 pub async fn create(
     store: &Store,
     settings: &Settings,
@@ -116,7 +124,7 @@ pub async fn create(
 ) -> Result<Webhook, Error> {
     principal.require(crate::actions::MANAGE_WEBHOOKS)?;
     let mut errors = Vec::new();
-    if let Err(e) = check_url(&input.url, settings.section::<WebhookSettings>().allow_http) {
+    if let Err(e) = check_endpoint_url(settings, &input.url) {
         errors.push(e);
     }
     if let Err(e) = check_events(&input.events, topics) {
@@ -127,7 +135,7 @@ pub async fn create(
     }
     let at = store.now();
     let row = EndpointRow {
-        id: Uuid::now_v7(),
+        id: store.clock().new_id(),
         workspace_id: principal.workspace_id,
         url: input.url.trim().to_owned(),
         description: input
@@ -179,7 +187,7 @@ pub async fn update(
     let mut row = before.clone();
     let mut errors = Vec::new();
     if let Some(url) = input.url {
-        match check_url(&url, settings.section::<WebhookSettings>().allow_http) {
+        match check_endpoint_url(settings, &url) {
             Ok(_) => row.url = url.trim().to_owned(),
             Err(e) => errors.push(e),
         }
