@@ -8,9 +8,13 @@ pub use values::*;
 
 /// An enum stored and sent as fixed text (`"individual_contributor"`), with the list of
 /// its values, `as_str` and a `FromStr` whose error names the accepted values.
+///
+/// The texts are taken as token trees, not `literal` fragments: a `literal` reaches derive
+/// macros wrapped in an invisible group, which utoipa's attribute parser does not read, so
+/// the OpenAPI document named the variants (`New`) instead of the wire texts (`new`).
 #[macro_export]
 macro_rules! text_enum {
-    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         pub enum $name {
