@@ -57,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The form of `POST /api/v1/imports` (multipart/form-data).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct ImportForm {
     /// The CSV or XLSX file.
@@ -521,11 +522,10 @@ async fn export_contacts(
     principal: Principal,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> Result<axum::response::Response, Error> {
-    // Refuse bad filters with a problem before the download starts.
+    // Refuse bad filters with a problem before the download starts. `limit`, `cursor` and
+    // `sort` are checked as the list checks them, though the export does not apply them.
     let probe = ContactQuery {
-        limit: Some(1),
-        cursor: None,
-        sort: None,
+        limit: Some(q.limit.unwrap_or(1)),
         ..export::clone_query(&q)
     };
     contacts::list(&state.store, &principal, probe).await?;
@@ -550,9 +550,9 @@ async fn export_accounts(
     ApiQuery(q): ApiQuery<AccountQuery>,
 ) -> Result<axum::response::Response, Error> {
     let probe = AccountQuery {
-        limit: Some(1),
-        cursor: None,
-        sort: None,
+        limit: Some(q.limit.unwrap_or(1)),
+        cursor: q.cursor.clone(),
+        sort: q.sort.clone(),
         q: q.q.clone(),
         status: q.status,
         owner_id: q.owner_id.clone(),

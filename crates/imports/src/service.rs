@@ -239,6 +239,7 @@ pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<Impor
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -330,6 +331,7 @@ impl From<RowOutcome> for ImportRowView {
 #[into_params(parameter_in = Query)]
 pub struct RowQuery {
     pub outcome: Option<Outcome>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }

@@ -103,6 +103,7 @@ pub struct AuditEntry {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
     /// Only entries about this kind of record (`contact`, `account`, `api_key`, …).

@@ -181,11 +181,19 @@ impl Background {
     }
 }
 
-/// The OpenAPI document of this build.
-pub fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
-    Ok(api_routes(&Settings::default(), &areas()?)?
+/// The OpenAPI document of this build: every area's routes, completed with the answers
+/// the platform gives on every route.
+pub fn openapi() -> anyhow::Result<serde_json::Value> {
+    let doc = api_routes(&Settings::default(), &areas()?)?
         .split_for_parts()
-        .1)
+        .1;
+    Ok(document(&doc))
+}
+
+fn document(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(doc).unwrap_or_default();
+    salesos_platform::http::contract::complete(&mut json);
+    json
 }
 
 /// A built, bound, not yet serving SalesOS.
@@ -294,7 +302,7 @@ fn router(state: AppState, areas: &Areas) -> anyhow::Result<Router> {
             .map(|c| c.name())
             .collect(),
     );
-    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    let openapi_json = document(&openapi);
     let api = api
         .route("/api/v1/stream", get(stream::open))
         .layer(middleware::from_fn_with_state(

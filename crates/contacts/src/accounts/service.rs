@@ -80,12 +80,16 @@ impl From<&AccountRow> for Account {
 #[into_params(parameter_in = Query)]
 pub struct AccountQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
     /// Text that must appear in the name, domain or industry (every word).
     pub q: Option<String>,
     pub status: Option<AccountStatus>,
     /// A user id, or `none` for unassigned accounts.
+    #[param(
+        pattern = r"^(|none|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$"
+    )]
     pub owner_id: Option<String>,
     /// Exact domain (normalised like input: `https://www.acme.com` finds `acme.com`).
     pub domain: Option<String>,
@@ -94,6 +98,7 @@ pub struct AccountQuery {
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
     /// `created_at`, `updated_at` or `name`; prefix `-` for descending. Default `-created_at`.
+    #[param(pattern = r"^-?(created_at|updated_at|name)$")]
     pub sort: Option<String>,
 }
 

@@ -97,6 +97,7 @@ impl NewActivity {
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
     /// Only this kind of entry.

@@ -109,6 +109,7 @@ impl From<&ContactRow> for Contact {
 #[into_params(parameter_in = Query)]
 pub struct ContactQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -116,6 +117,9 @@ pub struct ContactQuery {
     pub q: Option<String>,
     pub status: Option<ContactStatus>,
     /// A user id, or `none` for unassigned contacts.
+    #[param(
+        pattern = r"^(|none|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$"
+    )]
     pub owner_id: Option<String>,
     #[param(minimum = 1, maximum = 4)]
     pub tier: Option<i32>,
@@ -126,6 +130,7 @@ pub struct ContactQuery {
     pub updated_before: Option<DateTime<Utc>>,
     /// `created_at`, `updated_at` or `engagement_score`; prefix `-` for descending.
     /// Default `-created_at`.
+    #[param(pattern = r"^-?(created_at|updated_at|engagement_score)$")]
     pub sort: Option<String>,
 }
 

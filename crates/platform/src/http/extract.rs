@@ -81,8 +81,8 @@ const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 /// in; escapes come in pairs, so `\\u0000` (a backslash, then `u0000`) is not one.
 fn has_escaped_nul(bytes: &[u8]) -> bool {
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\' {
             if bytes.get(i + 1..i + 6) == Some(b"u0000") {
                 return true;
             }

@@ -2,6 +2,7 @@
 //! fields, keyset pagination, rate limits, idempotent POST, request metrics and the
 //! security headers every response carries.
 
+pub mod contract;
 pub mod extract;
 pub mod idempotency;
 pub mod pagination;

@@ -27,10 +27,12 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
     pub kind: Option<String>,
     /// `queued`, `running`, `succeeded`, `dead` or `cancelled`.
+    #[param(inline)]
     pub state: Option<JobState>,
 }
 
@@ -179,6 +181,7 @@ pub struct EventQuery {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page (same as `after`).
     pub cursor: Option<String>,

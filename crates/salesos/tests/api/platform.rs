@@ -149,6 +149,53 @@ async fn openapi_document_and_offline_docs_page() {
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
+    // Enums are documented in the case the wire uses (a generated client sends `new`).
+    assert_eq!(
+        schemas["ContactStatus"]["enum"][0], "new",
+        "{}",
+        schemas["ContactStatus"]
+    );
+    let policy = schemas["Policy"]["enum"].as_array().expect("Policy enum");
+    assert!(policy.contains(&serde_json::json!("fill")), "{policy:?}");
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for r in refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            schemas.contains_key(name),
+            "{r} is referenced but not defined"
+        );
+    }
+    // Every operation documents the platform's answers, errors as problem+json.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            let responses = op["responses"].as_object().expect("responses");
+            for status in ["401", "403", "429"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            for (status, r) in responses {
+                if status.starts_with('4') {
+                    let content = r["content"].as_object().expect("error content");
+                    assert!(
+                        content.contains_key("application/problem+json")
+                            && !content.contains_key("application/json"),
+                        "{method} {path} {status} is not documented as problem+json"
+                    );
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
+    }
     let docs = app
         .client
         .get(app.url("/api/v1/docs"))
@@ -189,4 +236,17 @@ async fn unknown_api_routes_are_problems() {
         .await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.content_type(), "application/problem+json");
+}
+
+fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(serde_json::Value::as_str) {
+                out.push(r.to_owned());
+            }
+            m.values().for_each(|x| collect_refs(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
 }
