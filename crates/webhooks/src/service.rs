@@ -67,7 +67,12 @@ impl Webhook {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    /// An absolute `https://` URL (`http://` only when the deployment allows it) to a
+    /// public address.
+    #[schema(pattern = r"^\s*[hH][tT][tT][pP][sS]?://[^/?#@\s]+")]
     pub url: String,
+    /// 1 to 50 topic patterns, e.g. `contact.*`.
+    #[schema(min_items = 1, max_items = 50)]
     pub events: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -81,7 +86,9 @@ fn yes() -> bool {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
+    #[schema(pattern = r"^\s*[hH][tT][tT][pP][sS]?://[^/?#@\s]+")]
     pub url: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
     /// Turning an endpoint on again clears the reason it was turned off.
     pub enabled: Option<bool>,

@@ -65,7 +65,8 @@ pub struct CreatedApiKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// A label that says what the key is for.
+    /// A label that says what the key is for: 1 to 100 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// The role the key acts with.
     pub role: Role,
@@ -91,7 +92,7 @@ pub async fn create_key(
 ) -> Result<CreatedApiKey, Error> {
     principal.require(crate::auth::actions::MANAGE_API_KEYS)?;
     let name = input.name.trim();
-    if name.is_empty() || name.len() > 100 {
+    if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::invalid("name", "must be 1 to 100 characters"));
     }
     if input.expires_at.is_some_and(|e| e <= state.store.now()) {
