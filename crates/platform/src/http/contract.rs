@@ -36,27 +36,17 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, sec
         .get("security")
         .and_then(Value::as_array)
         .map_or(secured, |s| !s.is_empty());
-    let params: Vec<(String, String)> = op
-        .get("parameters")
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| {
-                    Some((
-                        p.get("name")?.as_str()?.to_owned(),
-                        p.get("in")?.as_str()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut has_params = false;
+    let mut takes_key = false;
     if let Some(ps) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        has_params = !ps.is_empty();
         for p in ps.iter_mut() {
             let is_key = p.get("in").and_then(Value::as_str) == Some("header")
                 && p.get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"));
             if is_key {
+                takes_key = true;
                 // What the idempotency middleware accepts.
                 p["schema"] = json!({
                     "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]*[!-~][ -~]*$"
@@ -65,10 +55,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, sec
         }
     }
     let has_body = op.contains_key("requestBody");
-    let idempotent_post = method == "post"
-        && params
-            .iter()
-            .any(|(n, at)| at == "header" && n.eq_ignore_ascii_case("idempotency-key"));
+    let idempotent_post = method == "post" && takes_key;
     let responses = op
         .entry("responses")
         .or_insert_with(|| json!({}))
@@ -89,7 +76,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, sec
         );
         add("403", "The caller's role may not do this");
     }
-    if !params.is_empty() || has_body {
+    if has_params || has_body {
         add(
             "422",
             "A parameter or field breaks its rules; `errors` names each one",
@@ -117,16 +104,18 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, sec
     }
     if path.starts_with("/api/") {
         responses.entry("429").or_insert_with(|| {
-            json!({
-                "description": "Too many requests; try again after `Retry-After` seconds",
-                "headers": {
-                    "Retry-After": {
+            let mut r =
+                problem_response("Too many requests; try again after `Retry-After` seconds");
+            if let Some(r) = r.as_object_mut() {
+                r.insert(
+                    "headers".into(),
+                    json!({"Retry-After": {
                         "description": "Seconds until a request may succeed",
                         "schema": {"type": "integer", "minimum": 0}
-                    }
-                },
-                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-            })
+                    }}),
+                );
+            }
+            r
         });
     }
 }

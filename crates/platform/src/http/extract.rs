@@ -75,7 +75,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
-const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+/// Why a text holding U+0000 is refused, wherever it comes in.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 
 /// Does a JSON text hold `\u0000`? Raw NUL is not valid JSON, so the escape is the only way
 /// in; escapes come in pairs, so `\\u0000` (a backslash, then `u0000`) is not one.

@@ -302,10 +302,9 @@ pub fn like_escape(s: &str) -> String {
 /// search (API, CSV export, dashboard) goes through the list's query and so through here.
 pub fn search_text(field: &str, q: Option<String>) -> Result<Option<String>, Error> {
     match q {
-        Some(q) if q.contains('\0') => Err(Error::invalid(
-            field,
-            "must not contain the NUL character (U+0000)",
-        )),
+        Some(q) if q.contains('\0') => {
+            Err(Error::invalid(field, crate::http::extract::NUL_MESSAGE))
+        }
         Some(q) if q.trim().is_empty() => Ok(None),
         q => Ok(q),
     }
