@@ -17,6 +17,7 @@ use crate::{
         topics::{Topic, Topics},
         worker::JobHandler,
     },
+    secrets::SealedColumn,
     settings::{AnySection, Settings},
     state::AppState,
     store::migrations::Migration,
@@ -95,6 +96,12 @@ pub trait Area: Send + Sync {
     /// Its event consumers: each runs on every node, handling committed events once.
     fn consumers(&self, _settings: &Settings) -> Vec<Arc<dyn Consumer>> {
         Vec::new()
+    }
+
+    /// The columns where it keeps sealed secrets (see [`crate::secrets`]), for the master
+    /// key's rotation to reseal.
+    fn sealed_columns(&self) -> &'static [SealedColumn] {
+        &[]
     }
 }
 
@@ -181,6 +188,13 @@ impl Areas {
             );
         }
         Ok(all)
+    }
+
+    /// Every column of sealed secrets of every area.
+    pub fn sealed_columns(&self) -> Vec<SealedColumn> {
+        self.iter()
+            .flat_map(|a| a.sealed_columns().iter().copied())
+            .collect()
     }
 
     /// Every topic any area emits.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod runtime;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod store;

@@ -36,6 +36,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; when absent, SQLite in `data_dir`.
     pub database_url: Option<Secret>,
+    /// The master keys that seal stored secrets (`SALESOS_MASTER_KEY`: base64 keys,
+    /// comma-separated, the first sealing); when absent, `master.key` in `data_dir`.
+    /// Only from the environment, never from `salesos.toml`.
+    pub master_key: Option<Secret>,
     /// Address the HTTP server binds to; port 0 picks a free port.
     pub bind: SocketAddr,
     /// Public base URL used in links printed to the operator (setup link).
@@ -82,6 +86,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from("./salesos-data"),
             database_url: None,
+            master_key: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             rate_limit_per_minute: 1000,
@@ -265,6 +270,7 @@ impl Settings {
         match name {
             "SALESOS_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "SALESOS_DATABASE_URL" => self.database_url = Some(Secret::new(value)),
+            "SALESOS_MASTER_KEY" => self.master_key = Some(Secret::new(value)),
             "SALESOS_BIND" => self.bind = parse(name, value)?,
             "SALESOS_PUBLIC_URL" => self.public_url = Some(value.to_owned()),
             "SALESOS_RATE_LIMIT_PER_MINUTE" => self.rate_limit_per_minute = parse(name, value)?,

@@ -150,6 +150,13 @@ enum AdminCommand {
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
+    /// Seal every stored secret under a new master key and retire the old ones. With the
+    /// data directory's master.key it makes the new key itself; with SALESOS_MASTER_KEY
+    /// the first key listed is the new one (see the README). Prints {"key_id",
+    /// "retired", "resealed", …}.
+    RotateMasterKey,
+    /// Print a new master key (base64) for SALESOS_MASTER_KEY, with its id; stores nothing.
+    GenerateMasterKey,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -267,9 +274,22 @@ impl From<ImportArgs> for imports_cli::ImportCommand {
 }
 
 async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
+    if let AdminCommand::GenerateMasterKey = cmd {
+        let key = salesos_platform::secrets::generate_key()?;
+        let id = salesos_platform::secrets::key_id(&key)?;
+        println!("{}", serde_json::json!({"key": key, "key_id": id}));
+        return Ok(());
+    }
+    let areas = app::areas()?;
     let store = Store::connect(&settings).await?;
-    store.migrate(&app::areas()?.migrations()).await?;
+    store.migrate(&areas.migrations()).await?;
     match cmd {
+        AdminCommand::GenerateMasterKey => {}
+        AdminCommand::RotateMasterKey => {
+            let done =
+                salesos_platform::secrets::stored::rotate(&store, &areas.sealed_columns()).await?;
+            println!("{}", serde_json::to_string(&done)?);
+        }
         AdminCommand::IndexSearch => {
             let n = salesos_contacts::contacts::search_index::catch_up(&store).await?;
             println!("{}", serde_json::json!({"rows_indexed": n}));

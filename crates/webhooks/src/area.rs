@@ -6,6 +6,7 @@ use salesos_platform::{
     area::Area,
     auth::Action,
     runtime::{consumer::Consumer, worker::JobHandler},
+    secrets::SealedColumn,
     settings::{AnySection, Settings},
     state::AppState,
     store::migrations::Migration,
@@ -50,5 +51,9 @@ impl Area for Webhooks {
 
     fn consumers(&self, settings: &Settings) -> Vec<Arc<dyn Consumer>> {
         vec![Arc::new(service::FanOut::new(settings))]
+    }
+
+    fn sealed_columns(&self) -> &'static [SealedColumn] {
+        crate::store::SEALED
     }
 }

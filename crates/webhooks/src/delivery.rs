@@ -4,7 +4,7 @@
 //! private networks are allowed: the resolver drops private answers and IP-literal hosts
 //! are checked, so neither DNS tricks nor redirects (which are not followed) reach inside.
 
-use salesos_platform::store::Db;
+use salesos_platform::{secrets::SecretError, store::Db};
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -314,13 +314,21 @@ impl Deliver {
         .unwrap_or_default();
         let msg_id = format!("msg_{}", id.simple());
         let timestamp = conn.now().timestamp();
-        let Some(signature) = signature_header(
-            &endpoint.live_secrets(conn.now()),
-            &msg_id,
-            timestamp,
-            &body,
-        ) else {
-            return Ok(Outcome::Fail("the endpoint's secret is unreadable".into()));
+        let secrets = match endpoint.live_secrets(conn.keyring(), conn.now()) {
+            Ok(s) => s,
+            // A node that does not hold the key yet (a key rollout under way) leaves the
+            // delivery to one that does, or to itself once it does.
+            Err(e) => {
+                let retry = matches!(e, SecretError::UnknownKey(_));
+                let error = format!("the endpoint's signing secret: {e}");
+                return Ok(self.unsent(ctx, id, attempt, error, retry));
+            }
+        };
+        let opened: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+        let Some(signature) = signature_header(&opened, &msg_id, timestamp, &body) else {
+            return Ok(Outcome::Fail(
+                "the endpoint's signing secret is not a whsec_ secret".into(),
+            ));
         };
         if let Some(refusal) = self.refuse_literal(&endpoint.url) {
             store::record_attempt(
@@ -448,6 +456,42 @@ impl Deliver {
             ctx.write_with_outcome(template, row);
         }
         Ok(outcome)
+    }
+
+    /// An attempt that sent nothing, logged with the job's outcome: tried again on the
+    /// schedule when `retry`, else given up.
+    fn unsent(
+        &self,
+        ctx: &JobContext,
+        id: Uuid,
+        attempt: i32,
+        error: String,
+        retry: bool,
+    ) -> Outcome {
+        let next = usize::try_from(attempt).unwrap_or(0) + 1;
+        let (state, outcome) = match delay_before(&self.schedule, next).filter(|_| retry) {
+            Some(after) => (
+                "retrying",
+                Outcome::Retry {
+                    error: error.clone(),
+                    after: Some(Duration::from_secs_f64(after.min(86_400.0))),
+                },
+            ),
+            None => ("dead", Outcome::Fail(error.clone())),
+        };
+        for (template, row) in store::attempt_rows(AttemptRecord {
+            delivery_id: id,
+            attempt,
+            status: None,
+            latency_ms: 0,
+            excerpt: None,
+            error: Some(&error),
+            state,
+            at: ctx.store.now(),
+        }) {
+            ctx.write_with_outcome(template, row);
+        }
+        outcome
     }
 
     /// URLs whose host is an IP literal skip the resolver: check them here.

@@ -49,7 +49,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    fn from_row(r: &EndpointRow, show_secret: bool) -> Self {
+    /// The endpoint as shown; `secret` only in the answer that made it.
+    fn from_row(r: &EndpointRow, secret: Option<String>) -> Self {
         Webhook {
             id: r.id,
             url: r.url.clone(),
@@ -57,7 +58,7 @@ impl Webhook {
             events: r.patterns(),
             enabled: r.enabled,
             disabled_reason: r.disabled_reason.clone(),
-            secret: show_secret.then(|| r.secret.clone()),
+            secret,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -152,15 +153,18 @@ pub async fn create(
         events: serde_json::json!(input.events),
         enabled: input.enabled,
         disabled_reason: None,
-        secret: new_secret(),
+        secret: String::new(),
         previous_secret: None,
         previous_secret_expires_at: None,
         created_at: at,
         updated_at: at,
     };
+    let mut row = row;
+    let secret = new_secret();
+    row.secret = row.seal_secret(store.keyring(), &secret).map_err(sealing)?;
     let txn = store.write().await?;
     store::insert_endpoint(&txn, &row).await?;
-    let shown = Webhook::from_row(&row, false);
+    let shown = Webhook::from_row(&row, None);
     audit::record(
         &txn,
         &Actor::from(principal),
@@ -168,7 +172,11 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
-    Ok(Webhook::from_row(&row, true))
+    Ok(Webhook::from_row(&row, Some(secret)))
+}
+
+fn sealing(e: salesos_platform::secrets::SecretError) -> Error {
+    Error::Internal(anyhow::anyhow!("cannot seal the signing secret: {e}"))
 }
 
 async fn find(store: &Store, principal: &Principal, id: Uuid) -> Result<EndpointRow, Error> {
@@ -179,7 +187,7 @@ async fn find(store: &Store, principal: &Principal, id: Uuid) -> Result<Endpoint
 }
 
 pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<Webhook, Error> {
-    Ok(Webhook::from_row(&find(store, principal, id).await?, false))
+    Ok(Webhook::from_row(&find(store, principal, id).await?, None))
 }
 
 pub async fn update(
@@ -220,8 +228,8 @@ pub async fn update(
     let txn = store.write().await?;
     store::update_endpoint(&txn, &row).await?;
     let (b, a) = (
-        Webhook::from_row(&before, false),
-        Webhook::from_row(&row, false),
+        Webhook::from_row(&before, None),
+        Webhook::from_row(&row, None),
     );
     audit::record(
         &txn,
@@ -242,7 +250,8 @@ pub async fn rotate_secret(
     let mut row = find(store, principal, id).await?;
     row.previous_secret = Some(row.secret.clone());
     row.previous_secret_expires_at = Some(store.now() + chrono::Duration::hours(24));
-    row.secret = new_secret();
+    let secret = new_secret();
+    row.secret = row.seal_secret(store.keyring(), &secret).map_err(sealing)?;
     let txn = store.write().await?;
     store::update_endpoint(&txn, &row).await?;
     audit::record(
@@ -252,14 +261,14 @@ pub async fn rotate_secret(
     )
     .await?;
     txn.commit().await?;
-    Ok(Webhook::from_row(&row, true))
+    Ok(Webhook::from_row(&row, Some(secret)))
 }
 
 pub async fn delete(store: &Store, principal: &Principal, id: Uuid) -> Result<(), Error> {
     let before = find(store, principal, id).await?;
     let txn = store.write().await?;
     store::delete_endpoint(&txn, principal.workspace_id, id).await?;
-    let b = Webhook::from_row(&before, false);
+    let b = Webhook::from_row(&before, None);
     audit::record(
         &txn,
         &Actor::from(principal),
@@ -279,7 +288,7 @@ pub async fn list(
     principal.require(crate::actions::MANAGE_WEBHOOKS)?;
     let rows =
         store::list_endpoints(store.conn(), principal.workspace_id, false, after, limit).await?;
-    Ok(rows.iter().map(|r| Webhook::from_row(r, false)).collect())
+    Ok(rows.iter().map(|r| Webhook::from_row(r, None)).collect())
 }
 
 pub async fn deliveries(

@@ -1,7 +1,11 @@
 //! Queries for webhook endpoints, deliveries and attempts.
 
 use chrono::{DateTime, Utc};
-use salesos_platform::store::Db;
+use salesos_platform::{
+    secrets::{self, Keyring, SealedColumn, SecretError},
+    settings::Secret,
+    store::Db,
+};
 use sea_orm::{DbErr, FromQueryResult};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,18 +43,48 @@ impl EndpointRow {
         serde_json::from_value(self.events.clone()).unwrap_or_default()
     }
 
-    /// The secrets a signature is made with now: the current one, and the previous one
-    /// while its overlap lasts.
-    pub fn live_secrets(&self, at: DateTime<Utc>) -> Vec<&str> {
-        let mut s = vec![self.secret.as_str()];
+    /// The associated data its secrets are sealed with.
+    fn context(&self) -> String {
+        secrets::context(ENDPOINTS, self.id)
+    }
+
+    /// Seal `plain` as its signing secret.
+    pub fn seal_secret(&self, ring: &Keyring, plain: &str) -> Result<String, SecretError> {
+        ring.seal(&self.context(), plain)
+    }
+
+    /// The secrets a signature is made with now, opened: the current one, and the
+    /// previous one while its overlap lasts.
+    pub fn live_secrets(
+        &self,
+        ring: &Keyring,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Secret>, SecretError> {
+        let ctx = self.context();
+        let mut s = vec![ring.open(&ctx, &self.secret)?];
         if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_expires_at)
             && until > at
         {
-            s.push(prev.as_str());
+            s.push(ring.open(&ctx, prev)?);
         }
-        s
+        Ok(s)
     }
 }
+
+const ENDPOINTS: &str = "webhook_endpoints";
+
+/// Where webhooks keep sealed secrets: the signing secret and, during a rotation's
+/// overlap, the one before it.
+pub const SEALED: &[SealedColumn] = &[
+    SealedColumn {
+        table: ENDPOINTS,
+        column: "secret",
+    },
+    SealedColumn {
+        table: ENDPOINTS,
+        column: "previous_secret",
+    },
+];
 
 pub async fn insert_endpoint<C: Db>(conn: &C, e: &EndpointRow) -> Result<(), DbErr> {
     exec(

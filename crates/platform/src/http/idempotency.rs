@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::Principal,
     error::Error,
+    secrets::stored::answer_context,
     state::AppState,
     store::{exec, statement, unique_violation},
 };
@@ -145,6 +146,14 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Sealed: the answer may hold a secret shown once (a new webhook's signing secret).
+    let sealed = conn
+        .keyring()
+        .seal(
+            &answer_context(workspace_id, &key),
+            &String::from_utf8_lossy(&bytes),
+        )
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot seal the stored answer: {e}")))?;
     exec(
         conn,
         "UPDATE idempotency_keys SET status_code = $1, content_type = $2, response_body = $3 \
@@ -152,7 +161,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
         vec![
             i32::from(status.as_u16()).into(),
             content_type.into(),
-            String::from_utf8_lossy(&bytes).into_owned().into(),
+            sealed.into(),
             workspace_id.into(),
             key.into(),
         ],
@@ -205,7 +214,16 @@ async fn replay<C: Db>(
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::OK);
-    let mut res = (status, body.unwrap_or_default()).into_response();
+    let body = match body {
+        Some(sealed) => conn
+            .keyring()
+            .open(&answer_context(workspace_id, key), &sealed)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("the stored answer does not open: {e}")))?
+            .expose()
+            .to_owned(),
+        None => String::new(),
+    };
+    let mut res = (status, body).into_response();
     if let Some(ct) = stored
         .content_type
         .and_then(|c| HeaderValue::from_str(&c).ok())

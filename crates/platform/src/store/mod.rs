@@ -21,7 +21,7 @@ use sea_orm::{
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::{clock::Clock, runtime::bus::LiveMessage, settings::Settings};
+use crate::{clock::Clock, runtime::bus::LiveMessage, secrets::Keyring, settings::Settings};
 
 /// The database behind SalesOS.
 #[derive(Clone, Debug)]
@@ -49,6 +49,7 @@ pub struct Conn {
     db: DatabaseConnection,
     clock: Clock,
     signals: Arc<Signals>,
+    keyring: Arc<Keyring>,
 }
 
 impl std::ops::Deref for Conn {
@@ -92,6 +93,9 @@ pub trait Db: ConnectionTrait + Sync {
         self.clock().new_id()
     }
 
+    /// The master keys that seal and open stored secrets.
+    fn keyring(&self) -> &Keyring;
+
     /// This write queued jobs or recorded events. In a transaction the workers or
     /// consumers are woken when it commits, and only then; on a plain connection, now.
     async fn wake(&self, what: Wake) -> Result<(), DbErr>;
@@ -101,6 +105,10 @@ pub trait Db: ConnectionTrait + Sync {
 impl Db for Conn {
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     async fn wake(&self, what: Wake) -> Result<(), DbErr> {
@@ -132,6 +140,7 @@ pub struct WriteTxn {
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     clock: Clock,
     signals: Arc<Signals>,
+    keyring: Arc<Keyring>,
     jobs: AtomicBool,
     events: AtomicBool,
 }
@@ -168,6 +177,10 @@ impl WriteTxn {
 impl Db for WriteTxn {
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     async fn wake(&self, what: Wake) -> Result<(), DbErr> {
@@ -264,6 +277,7 @@ impl Store {
         } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             anyhow::bail!("unsupported database URL: expected postgres://… or sqlite://…");
         }
+        let keyring = Arc::new(Keyring::load(settings)?);
         let db = open(&url, settings.db_max_connections, CHECKPOINT_PAGES).await?;
         let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
@@ -272,6 +286,7 @@ impl Store {
                 db,
                 clock: Clock::system(),
                 signals: Arc::new(Signals::new()),
+                keyring,
             },
             write_turn,
             sqlite_url: url.starts_with("sqlite:").then_some(url),
@@ -296,6 +311,7 @@ impl Store {
                 db: open(url, 1, BULK_CHECKPOINT_PAGES).await?,
                 clock: self.conn.clock.clone(),
                 signals: self.conn.signals.clone(),
+                keyring: self.conn.keyring.clone(),
             },
             write_turn: self.write_turn.clone(),
             sqlite_url: self.sqlite_url.clone(),
@@ -319,6 +335,11 @@ impl Store {
 
     pub fn signals(&self) -> &Signals {
         &self.conn.signals
+    }
+
+    /// The master keys that seal and open stored secrets.
+    pub fn keyring(&self) -> &Keyring {
+        &self.conn.keyring
     }
 
     pub fn conn(&self) -> &Conn {
@@ -359,6 +380,7 @@ impl Store {
             _turn: turn,
             clock: self.conn.clock.clone(),
             signals: self.conn.signals.clone(),
+            keyring: self.conn.keyring.clone(),
             jobs: AtomicBool::new(false),
             events: AtomicBool::new(false),
         })

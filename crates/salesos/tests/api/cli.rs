@@ -161,3 +161,64 @@ async fn bad_operator_input_fails_with_a_clear_message() {
     assert!(!no_ws.status.success());
     assert!(String::from_utf8_lossy(&no_ws.stderr).contains("no workspace with slug `ghost`"));
 }
+
+#[tokio::test]
+async fn a_node_without_the_master_key_of_the_database_refuses_to_start() {
+    let (settings, _guard) = empty_settings().await;
+    drop(
+        Application::build(settings.clone())
+            .await
+            .expect("the first node"),
+    );
+
+    // A second node on the same database with a data directory of its own.
+    let other = tempfile::tempdir().expect("dir");
+    let mut second = settings.clone();
+    second.data_dir = other.path().to_path_buf();
+    second.database_url = Some(salesos_platform::settings::Secret::new(
+        settings.effective_database_url(),
+    ));
+    let err = Application::build(second.clone())
+        .await
+        .err()
+        .expect("a node with a key of its own is refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("which this node does not hold"),
+        "{message}"
+    );
+    assert!(message.contains("which this start created"), "{message}");
+    assert!(
+        !other.path().join("master.key").exists(),
+        "the key it made is taken back"
+    );
+
+    let generated = json_line(&salesos(&second, &["admin", "generate-master-key"]));
+    let key = generated["key"].as_str().expect("key").to_owned();
+    assert_eq!(generated["key_id"].as_str().map(str::len), Some(8));
+    second.master_key = Some(salesos_platform::settings::Secret::new(key));
+    let err = Application::build(second.clone())
+        .await
+        .err()
+        .expect("a generated key is not the database's");
+    assert!(
+        format!("{err:#}").contains("given in SALESOS_MASTER_KEY"),
+        "{err:#}"
+    );
+
+    // The first node's key, given in the environment, lets it start.
+    let first_keys: Vec<String> = std::fs::read_to_string(settings.data_dir.join("master.key"))
+        .expect("the first node's key file")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    second.master_key = Some(salesos_platform::settings::Secret::new(
+        first_keys.join(","),
+    ));
+    drop(
+        Application::build(second)
+            .await
+            .expect("the same key starts"),
+    );
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::empty_settings;
 
 /// The migrations a database of this build has, by name.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 11] = [
     "m0001_sales",
     "m0001_tenancy",
     "m0002_runtime",
@@ -24,6 +24,8 @@ const MIGRATIONS: [&str; 9] = [
     "m0005_matching_keys",
     "m0006_import_rows_expected",
     "m0006_lean_indexes",
+    "m0007_master_keys",
+    "m0007_sealed_webhook_secrets",
 ];
 
 /// Put the fixture of this backend where `settings` point; its key and ids.
@@ -86,6 +88,34 @@ async fn recorded(settings: &Settings) -> BTreeSet<String> {
     rows.into_iter().map(|r| r.version).collect()
 }
 
+/// The fixture's webhook and its stored secret, straight from the database.
+async fn stored_webhook_secret(settings: &Settings) -> (uuid::Uuid, String) {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: uuid::Uuid,
+        secret: String,
+    }
+    let url = match &settings.database_url {
+        Some(url) => url.expose().to_owned(),
+        None => format!(
+            "sqlite://{}?mode=ro",
+            settings.data_dir.join("salesos.db").display()
+        ),
+    };
+    let db = Database::connect(&url).await.expect("connect");
+    let row = Row::find_by_statement(statement(
+        db.get_database_backend(),
+        "SELECT id, secret FROM webhook_endpoints",
+        vec![],
+    ))
+    .one(&db)
+    .await
+    .expect("read")
+    .expect("the fixture's webhook");
+    db.close().await.expect("close");
+    (row.id, row.secret)
+}
+
 /// How many rows `sql` (a `SELECT count(*) AS n …`) counts, straight on the database.
 async fn count(settings: &Settings, sql: &str) -> i64 {
     #[derive(FromQueryResult)]
@@ -135,7 +165,30 @@ async fn a_database_made_by_the_single_crate_build_upgrades_and_keeps_its_data()
     let contact = fixture["contact_id"].as_str().expect("contact id");
     let account = fixture["account_id"].as_str().expect("account id");
 
+    let (hook_id, plain_secret) = stored_webhook_secret(&settings).await;
+    assert!(
+        plain_secret.starts_with("whsec_"),
+        "the old build kept it in plain text"
+    );
+
     let (base, stop) = start(&settings).await;
+
+    // The old build's plain-text signing secret is sealed under the master key the first
+    // start made, and opens to what it was.
+    let (_, sealed) = stored_webhook_secret(&settings).await;
+    assert!(!sealed.contains(&plain_secret[6..]), "{sealed}");
+    let ring = salesos_platform::secrets::Keyring::load(&settings).expect("the master key");
+    assert!(
+        sealed.starts_with(&format!("v1:{}:", ring.active_id())),
+        "{sealed}"
+    );
+    let opened = ring
+        .open(
+            &salesos_platform::secrets::context("webhook_endpoints", hook_id),
+            &sealed,
+        )
+        .expect("opens");
+    assert_eq!(opened.expose(), plain_secret);
 
     // The split migrations are recorded by their parts, and nothing ran twice (a second
     // `CREATE TABLE contacts` would have failed the start).

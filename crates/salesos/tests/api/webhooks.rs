@@ -547,3 +547,248 @@ async fn a_hanging_endpoint_does_not_hold_up_the_others() {
         dead.body
     );
 }
+
+/// Everything the database holds, as an attacker with a copy of it would read it: the
+/// PostgreSQL database through `pg_dump`, the SQLite database as its files' bytes (the
+/// main file and its write-ahead log, free pages included).
+fn database_dump(app: &TestApp) -> Vec<u8> {
+    match &app.settings.database_url {
+        Some(url) => {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(url.expose())
+                .output()
+                .expect("run pg_dump (PostgreSQL's client tools)");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+        None => ["salesos.db", "salesos.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::read(app.settings.data_dir.join(f)).ok())
+            .flatten()
+            .collect(),
+    }
+}
+
+/// Whether `dump` holds `secret` in any form it travels in: as written, its base64 body,
+/// or the key's raw bytes.
+fn reveals(dump: &[u8], secret: &str) -> bool {
+    let body = secret.trim_start_matches("whsec_");
+    let raw = STANDARD.decode(body).expect("base64 secret");
+    [secret.as_bytes(), body.as_bytes(), &raw]
+        .iter()
+        .any(|needle| dump.windows(needle.len()).any(|w| w == *needle))
+}
+
+fn salesos_cli(app: &TestApp, args: &[&str]) -> Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_salesos"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(&app.settings.data_dir)
+        .env_remove("SALESOS_DATABASE_URL")
+        .env_remove("SALESOS_MASTER_KEY");
+    if let Some(url) = &app.settings.database_url {
+        cmd.arg("--database-url").arg(url.expose());
+    }
+    let out = cmd.output().expect("run salesos");
+    assert!(
+        out.status.success(),
+        "salesos {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON")
+}
+
+#[tokio::test]
+async fn signing_secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
+    let app = app_for_webhooks().await;
+    let (rx, addr) = Receiver::start().await;
+    // Made with an Idempotency-Key, so the answer that holds the secret is stored too.
+    let create = || async {
+        let res = app
+            .client
+            .post(app.url("/api/v1/webhooks"))
+            .bearer_auth(&app.admin_key)
+            .header("Idempotency-Key", "hook-1")
+            .json(&json!({"url": format!("http://{addr}/hook"), "events": ["contact.*"]}))
+            .send()
+            .await
+            .expect("request");
+        let replayed = res.headers().contains_key("idempotent-replayed");
+        (replayed, res.json::<Value>().await.expect("json"))
+    };
+    let (_, hook) = create().await;
+    let id = hook["id"].as_str().expect("id").to_owned();
+    let first = hook["secret"].as_str().expect("secret").to_owned();
+    let rotated = app
+        .post(&format!("/api/v1/webhooks/{id}/rotate-secret"), json!({}))
+        .await;
+    let second = rotated.body["secret"].as_str().expect("secret").to_owned();
+
+    // The repeat gets the same answer back, secret included, from the sealed copy.
+    let (replayed, again) = create().await;
+    assert!(replayed);
+    assert_eq!(again["secret"], first.as_str());
+
+    let sealed_with = |app: &TestApp| {
+        let conn = app.store.conn().clone();
+        let id = id.clone();
+        async move {
+            #[derive(sea_orm::FromQueryResult)]
+            struct Row {
+                secret: String,
+                previous_secret: Option<String>,
+            }
+            let row = <Row as sea_orm::FromQueryResult>::find_by_statement(
+                salesos_platform::store::statement(
+                    sea_orm::ConnectionTrait::get_database_backend(&conn),
+                    "SELECT secret, previous_secret FROM webhook_endpoints WHERE id = $1",
+                    vec![uuid::Uuid::parse_str(&id).expect("uuid").into()],
+                ),
+            )
+            .one(&conn)
+            .await
+            .expect("read")
+            .expect("row");
+            [Some(row.secret), row.previous_secret]
+                .into_iter()
+                .flatten()
+                .map(|s| s.split(':').take(2).collect::<Vec<_>>().join(":"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let key_before = app.store.keyring().active_id();
+    assert_eq!(
+        sealed_with(&app).await,
+        [format!("v1:{key_before}"), format!("v1:{key_before}")]
+    );
+    let dump = database_dump(&app);
+    // The dump holds the rows: the webhook's URL is there as written.
+    let url = format!("http://{addr}/hook");
+    assert!(
+        dump.windows(url.len()).any(|w| w == url.as_bytes()),
+        "the dump holds the webhook's row"
+    );
+    for s in [&first, &second] {
+        assert!(!reveals(&dump, s), "the database reveals a signing secret");
+    }
+    let key_file = std::fs::read_to_string(app.settings.data_dir.join("master.key"))
+        .expect("the master key file");
+    assert!(!key_file.contains(&first));
+
+    // The operator rotates the master key while the server runs.
+    let done = salesos_cli(&app, &["admin", "rotate-master-key"]);
+    let key_after = done["key_id"].as_str().expect("key id").to_owned();
+    assert_ne!(key_after, key_before);
+    assert_eq!(done["retired"], json!([key_before]));
+    // Two webhook secrets and the stored answer.
+    assert_eq!(done["resealed"], 3, "{done}");
+    assert_eq!(
+        sealed_with(&app).await,
+        [format!("v1:{key_after}"), format!("v1:{key_after}")]
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.settings.data_dir.join("master.key"))
+            .expect("key file")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count(),
+        1,
+        "the old key is gone from the file"
+    );
+
+    // The running server, which read the old key at start, still signs with both
+    // secrets, and what it seals now is under the new key.
+    app.contact(json!({"email": "after-rotation@acme.test"}))
+        .await;
+    let got = rx.wait_for(1).await;
+    assert!(verify(&first, &got[0]) && verify(&second, &got[0]));
+    wait_delivery(&app, &id, "succeeded").await;
+    let (_, replay) = create().await;
+    assert_eq!(replay["secret"], first.as_str());
+    let third = app
+        .post(&format!("/api/v1/webhooks/{id}/rotate-secret"), json!({}))
+        .await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+    assert_eq!(sealed_with(&app).await[0], format!("v1:{key_after}"));
+    let third = third.body["secret"].as_str().expect("secret").to_owned();
+
+    let shown = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert!(shown.body.get("secret").is_none());
+    let dump = database_dump(&app);
+    for s in [&first, &second, &third] {
+        assert!(!reveals(&dump, s), "the database reveals a signing secret");
+    }
+}
+
+#[tokio::test]
+async fn keys_given_in_the_environment_rotate_by_putting_the_new_one_first() {
+    let old = salesos_platform::secrets::generate_key().expect("key");
+    let new = salesos_platform::secrets::generate_key().expect("key");
+    let given = old.clone();
+    let app = spawn_app_with(move |s| {
+        s.master_key = Some(salesos_platform::settings::Secret::new(given));
+        let hooks = s.section_mut::<WebhookSettings>();
+        hooks.allow_http = true;
+        hooks.allow_private_networks = true;
+    })
+    .await;
+    assert!(
+        !app.settings.data_dir.join("master.key").exists(),
+        "no key file when the key is given"
+    );
+    let (rx, addr) = Receiver::start().await;
+    let hook = subscribe(&app, addr, json!(["contact.*"])).await;
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_salesos"));
+    cmd.args(["admin", "rotate-master-key", "--data-dir"])
+        .arg(&app.settings.data_dir)
+        .env_remove("SALESOS_DATABASE_URL")
+        .env("SALESOS_MASTER_KEY", format!("{new},{old}"));
+    if let Some(url) = &app.settings.database_url {
+        cmd.arg("--database-url").arg(url.expose());
+    }
+    let out = cmd.output().expect("run salesos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .expect("a line"),
+    )
+    .expect("JSON");
+    let new_id = salesos_platform::secrets::key_id(&new).expect("id");
+    assert_eq!(done["key_id"], new_id.as_str());
+    assert_eq!(
+        done["retired"],
+        json!([salesos_platform::secrets::key_id(&old).expect("id")])
+    );
+    assert_eq!(done["resealed"], 1, "{done}");
+    assert!(
+        done["next_step"]
+            .as_str()
+            .is_some_and(|s| s.contains("remove the other 1 key")),
+        "{done}"
+    );
+
+    // This server still holds only the old key: it cannot open the resealed secret and
+    // leaves the delivery for later rather than dropping it.
+    app.contact(json!({"email": "rollout@acme.test"})).await;
+    let waiting = wait_delivery(&app, hook["id"].as_str().expect("id"), "retrying").await;
+    assert!(
+        waiting["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&new_id)),
+        "{waiting}"
+    );
+    assert!(rx.received().is_empty());
+}

@@ -17,6 +17,7 @@
 mod m0001_tenancy;
 mod m0002_runtime;
 mod m0004_cron;
+mod m0007_master_keys;
 
 use std::collections::HashSet;
 
@@ -76,6 +77,7 @@ pub fn platform() -> Vec<Box<dyn Migration>> {
         Box::new(m0001_tenancy::Migration),
         Box::new(m0002_runtime::Migration),
         Box::new(m0004_cron::Migration),
+        Box::new(m0007_master_keys::Migration),
     ]
 }
 
@@ -181,6 +183,13 @@ impl Store {
             txn.commit().await?;
             tracing::info!(migration = m.name(), "applied");
         }
+        // Every node of a deployment must hold the keys the database's secrets are
+        // sealed with; the first to start records its own.
+        let txn = self.write().await?;
+        self.lock_migrations(&txn).await?;
+        crate::secrets::stored::check(&txn).await?;
+        crate::secrets::stored::enroll(&txn).await?;
+        txn.commit().await?;
         if self.backend() == DbBackend::Sqlite {
             // Refresh the planner's statistics where they are stale (cheap when they are not).
             self.conn().execute_unprepared("PRAGMA optimize").await?;
