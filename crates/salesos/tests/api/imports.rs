@@ -445,18 +445,23 @@ async fn an_import_killed_mid_way_resumes_without_duplicates() {
     .expect("start");
     let store = app.store.clone();
     let run = tokio::spawn(async move {
-        let quiet = |_: i32, _: String| {};
-        salesos_imports::engine::run(&store, id, &quiet).await
+        // The node dies once it has written 8,000 rows, unless the test kills it mid-batch
+        // first: the run never reaches its end however fast the machine is.
+        let die = |_: i32, written: String| {
+            let rows: i64 = written
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            assert!(rows < 8000, "simulated crash after {rows} rows");
+        };
+        salesos_imports::engine::run(&store, id, &die).await
     });
     loop {
         let a = app.get(&format!("/api/v1/imports/{id}")).await;
-        if a.body["counts"]["rows"].as_i64().unwrap_or(0) >= 8000 {
+        if a.body["counts"]["rows"].as_i64().unwrap_or(0) >= 8000 || run.is_finished() {
             break;
         }
-        assert!(
-            !run.is_finished(),
-            "the run finished before it could be killed"
-        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     run.abort();
