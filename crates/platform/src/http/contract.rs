@@ -26,9 +26,105 @@ pub fn complete(doc: &mut Value) {
             let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
                 continue;
             };
+            // Unique across areas (each area's handlers are `list`, `get`, `create`…),
+            // as a client generator needs them.
+            op.insert("operationId".into(), json!(operation_id(method, path)));
             complete_operation(path, method, op, secured_by_default);
         }
     }
+    link_created_resources(doc);
+}
+
+/// `get_contacts_by_id_activities` for `GET /api/v1/contacts/{id}/activities`.
+pub fn operation_id(method: &str, path: &str) -> String {
+    let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
+    let mut id = method.to_owned();
+    for segment in rest.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                id.push_str("by_");
+                id.push_str(param);
+            }
+            None => id.extend(
+                segment
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+            ),
+        }
+    }
+    id
+}
+
+/// OpenAPI links from what a POST creates to the operations on it: `POST /api/v1/contacts`
+/// answers 201 with the new contact's `id`, which `GET /api/v1/contacts/{id}` and every
+/// operation under it whose only path parameter is `{id}` take. Clients and the fuzzer's
+/// stateful phase follow them instead of guessing ids.
+fn link_created_resources(doc: &mut Value) {
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return;
+    };
+    let mut planned = Vec::new();
+    for (path, item) in paths {
+        let Some(created) = item.pointer("/post/responses/201") else {
+            continue;
+        };
+        if !has_id(doc, created) {
+            continue;
+        }
+        let own = format!("{path}/{{id}}");
+        let mut links = Map::new();
+        for (other, other_item) in paths {
+            let under = other == &own || other.starts_with(&format!("{own}/"));
+            if !under || other.matches('{').count() != 1 {
+                continue;
+            }
+            for method in METHODS {
+                if other_item.get(method).is_some() {
+                    links.insert(
+                        operation_id(method, other),
+                        json!({
+                            "operationId": operation_id(method, other),
+                            "parameters": {"id": "$response.body#/id"}
+                        }),
+                    );
+                }
+            }
+        }
+        if !links.is_empty() {
+            planned.push((path.clone(), links));
+        }
+    }
+    for (path, links) in planned {
+        if let Some(created) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/post/responses/201",
+                pointer_escape(&path)
+            ))
+            .and_then(Value::as_object_mut)
+        {
+            created.insert("links".into(), Value::Object(links));
+        }
+    }
+}
+
+/// Whether a response's JSON body has an `id` property (inline or through a component).
+fn has_id(doc: &Value, response: &Value) -> bool {
+    let Some(schema) = response.pointer("/content/application~1json/schema") else {
+        return false;
+    };
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => match r.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+            Some(s) => s,
+            None => return false,
+        },
+        None => schema,
+    };
+    schema.pointer("/properties/id").is_some()
+}
+
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, secured: bool) {
@@ -147,6 +243,46 @@ fn problems_as_problem_json(response: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_and_creations_link_to_what_they_made() {
+        let mut doc = json!({
+            "components": {"schemas": {"Thing": {"properties": {"id": {"type": "string"}}}}},
+            "paths": {
+                "/api/v1/things": {
+                    "post": {"responses": {"201": {"description": "made", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}},
+                    "get": {"operationId": "list", "responses": {}}
+                },
+                "/api/v1/things/{id}": {"get": {"operationId": "get", "responses": {}}, "delete": {"responses": {}}},
+                "/api/v1/things/{id}/parts/{part_id}": {"get": {"responses": {}}},
+                "/api/v1/things/export.csv": {"get": {"responses": {}}},
+                "/api/v1/others/{id}": {"get": {"operationId": "get", "responses": {}}}
+            }
+        });
+        complete(&mut doc);
+        assert_eq!(
+            doc["paths"]["/api/v1/things/{id}"]["get"]["operationId"],
+            "get_things_by_id"
+        );
+        assert_eq!(
+            doc["paths"]["/api/v1/others/{id}"]["get"]["operationId"],
+            "get_others_by_id"
+        );
+        assert_eq!(
+            doc["paths"]["/api/v1/things/export.csv"]["get"]["operationId"],
+            "get_things_export_csv"
+        );
+        let links = doc["paths"]["/api/v1/things"]["post"]["responses"]["201"]["links"]
+            .as_object()
+            .expect("links");
+        let mut names: Vec<&String> = links.keys().collect();
+        names.sort();
+        assert_eq!(names, ["delete_things_by_id", "get_things_by_id"]);
+        assert_eq!(
+            links["get_things_by_id"]["parameters"]["id"],
+            "$response.body#/id"
+        );
+    }
 
     #[test]
     fn every_operation_gets_the_platform_answers() {

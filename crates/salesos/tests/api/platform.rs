@@ -101,6 +101,40 @@ async fn openapi_document_and_offline_docs_page() {
         .expect("json");
     assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
     let paths = doc["paths"].as_object().expect("paths");
+    // Operation ids are unique (a client generator names its methods by them), and every
+    // link from a creation names an operation that exists and takes the `id` it passes.
+    let mut ids = std::collections::HashMap::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                assert!(
+                    ids.insert(id.to_owned(), (path.clone(), method.clone()))
+                        .is_none(),
+                    "operationId {id} twice"
+                );
+            }
+        }
+    }
+    let created = &doc["paths"]["/api/v1/contacts"]["post"]["responses"]["201"]["links"];
+    assert!(created["get_contacts_by_id"].is_object(), "{created}");
+    let mut links = 0;
+    for item in paths.values() {
+        for op in item.as_object().expect("path item").values() {
+            for link in op["responses"]["201"]["links"]
+                .as_object()
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                links += 1;
+                let target = link["operationId"].as_str().expect("operationId");
+                let (path, _) = ids
+                    .get(target)
+                    .unwrap_or_else(|| panic!("no operation {target}"));
+                assert!(path.contains("{id}"), "{target} takes an id");
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
     for (path, methods) in [
         ("/api/v1/contacts", &["get", "post"][..]),
         ("/api/v1/contacts/{id}", &["get", "patch", "delete"][..]),
