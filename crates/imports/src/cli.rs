@@ -123,7 +123,7 @@ pub async fn import(
     let ws = auth_store::find_workspace_by_slug(store.conn(), &cmd.workspace)
         .await?
         .ok_or_else(|| anyhow!("no workspace with slug `{}`", cmd.workspace))?;
-    let id = Uuid::now_v7();
+    let id = store.clock().new_id();
     let owner = format!("cli:{}:{}", std::process::id(), Uuid::now_v7());
     let shown = path.display().to_string();
     let job_id = service::start(

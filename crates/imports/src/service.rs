@@ -194,7 +194,7 @@ pub async fn begin_upload(
     file_name: &str,
 ) -> Result<Uuid, Error> {
     principal.require(crate::actions::IMPORT_DATA)?;
-    let id = Uuid::now_v7();
+    let id = store.clock().new_id();
     let txn = store.write().await?;
     store::insert(
         &txn,

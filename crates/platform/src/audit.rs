@@ -64,7 +64,7 @@ pub async fn record<C: Db>(conn: &C, actor: &Actor, change: Change<'_>) -> Resul
         "INSERT INTO audit_log (id, workspace_id, actor_type, actor_id, action, entity_type, entity_id, \
          before_state, after_state, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         vec![
-            Uuid::now_v7().into(),
+            conn.new_id().into(),
             change.workspace_id.into(),
             actor.kind.into(),
             actor.id.clone().into(),

@@ -341,7 +341,7 @@ impl Deliver {
                     excerpt: None,
                     error: Some(&refusal),
                     state: "dead",
-                    at: conn.now(),
+                    clock: conn.clock(),
                 },
             )
             .await?;
@@ -451,7 +451,7 @@ impl Deliver {
             excerpt: excerpt.as_deref(),
             error: error_text.as_deref(),
             state,
-            at: ctx.store.now(),
+            clock: ctx.store.clock(),
         }) {
             ctx.write_with_outcome(template, row);
         }
@@ -487,7 +487,7 @@ impl Deliver {
             excerpt: None,
             error: Some(&error),
             state,
-            at: ctx.store.now(),
+            clock: ctx.store.clock(),
         }) {
             ctx.write_with_outcome(template, row);
         }

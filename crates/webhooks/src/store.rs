@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use salesos_platform::{
+    clock::Clock,
     secrets::{self, Keyring, SealedColumn, SecretError},
     settings::Secret,
     store::Db,
@@ -219,7 +220,7 @@ pub async fn insert_deliveries<C: Db>(
         );
         b.push_rows(chunk.iter().map(|d| {
             vec![
-                Uuid::now_v7().into(),
+                conn.new_id().into(),
                 d.workspace_id.into(),
                 d.endpoint_id.into(),
                 d.event_id.into(),
@@ -321,8 +322,8 @@ pub struct AttemptRecord<'a> {
     pub excerpt: Option<&'a str>,
     pub error: Option<&'a str>,
     pub state: &'a str,
-    /// When the attempt was made, by the application's clock.
-    pub at: DateTime<Utc>,
+    /// The application's clock: when the attempt was made, and its id.
+    pub clock: &'a Clock,
 }
 
 /// The statements that log an attempt and set the delivery's state, for the caller to run
@@ -331,12 +332,12 @@ pub struct AttemptRecord<'a> {
 /// [`exec_rows`]) and this attempt's row: the attempt itself, and the delivery's state.
 /// The worker writes a whole batch's attempts with one statement of each.
 pub fn attempt_rows(a: AttemptRecord<'_>) -> [(&'static str, Vec<sea_orm::Value>); 2] {
-    let at = a.at;
+    let at = a.clock.now();
     [
         (
             "INSERT INTO webhook_attempts (id, delivery_id, attempt, status, latency_ms, response_excerpt, error, created_at) {rows}",
             vec![
-                Uuid::now_v7().into(),
+                a.clock.new_id().into(),
                 a.delivery_id.into(),
                 a.attempt.into(),
                 a.status.into(),

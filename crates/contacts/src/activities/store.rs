@@ -58,7 +58,7 @@ pub struct Entry<'a> {
 pub async fn insert<C: Db>(conn: &C, e: Entry<'_>) -> Result<Activity, DbErr> {
     let at = conn.now();
     let activity = Activity {
-        id: Uuid::now_v7(),
+        id: conn.new_id(),
         contact_id: e.contact_id,
         account_id: e.account_id,
         kind: e.kind,

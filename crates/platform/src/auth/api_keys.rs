@@ -53,7 +53,7 @@ pub async fn issue<C: Db>(
     let secret = tokens::random_token(SECRET_LEN);
     let key = format!("sos_{prefix}_{secret}");
     let row = ApiKeyRow {
-        id: Uuid::now_v7(),
+        id: conn.new_id(),
         workspace_id,
         name: name.to_owned(),
         prefix,

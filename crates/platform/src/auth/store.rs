@@ -92,7 +92,7 @@ pub async fn insert_workspace<C: Db>(
     name: &str,
 ) -> Result<WorkspaceRow, DbErr> {
     let row = WorkspaceRow {
-        id: Uuid::now_v7(),
+        id: conn.new_id(),
         slug: slug.to_owned(),
         name: name.to_owned(),
         created_at: conn.now(),
@@ -139,7 +139,7 @@ pub async fn insert_user<C: Db>(
     display_name: &str,
     password_hash: &str,
 ) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
+    let id = conn.new_id();
     let at = conn.now();
     exec(
         conn,
@@ -260,7 +260,7 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert_session<C: Db>(conn: &C, s: NewSession<'_>) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
+    let id = conn.new_id();
     let at = conn.now();
     exec(
         conn,

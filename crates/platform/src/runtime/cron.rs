@@ -55,7 +55,7 @@ pub async fn ensure<C: Db>(conn: &C, s: Schedule<'_>) -> Result<(), DbErr> {
          next_run_at = CASE WHEN cron_schedules.expression = excluded.expression AND cron_schedules.timezone = excluded.timezone \
                             THEN cron_schedules.next_run_at ELSE excluded.next_run_at END",
         vec![
-            Uuid::now_v7().into(),
+            conn.new_id().into(),
             s.key.into(),
             s.workspace_id.into(),
             s.expression.into(),

@@ -139,7 +139,7 @@ pub async fn emit_many<C: Db>(conn: &C, new: Vec<NewEvent<'_>>) -> Result<Vec<Ev
             })
             .ok_or_else(|| DbErr::Custom("event workspace without a counter".into()))?;
         events.push(Event {
-            event_id: Uuid::now_v7(),
+            event_id: conn.new_id(),
             event_type: e.event_type.to_owned(),
             timestamp: at,
             workspace_id: e.workspace_id,

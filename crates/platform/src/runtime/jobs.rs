@@ -128,7 +128,7 @@ const UNIQUE_CONFLICT: &str = "ON CONFLICT (kind, unique_key) WHERE unique_key I
 
 /// Enqueue in the caller's transaction; every node's workers wake when it commits.
 pub async fn enqueue<C: Db>(conn: &C, job: NewJob) -> Result<Enqueued, DbErr> {
-    let id = Uuid::now_v7();
+    let id = conn.new_id();
     let at = conn.now();
     let sql = format!(
         "INSERT INTO jobs (id, workspace_id, kind, payload, priority, state, run_at, attempts, max_attempts, \
@@ -182,7 +182,7 @@ pub async fn enqueue_batch<C: Db>(conn: &C, jobs: &[NewJob]) -> Result<u64, DbEr
         );
         b.push_rows(chunk.iter().map(|job| {
             vec![
-                Uuid::now_v7().into(),
+                conn.new_id().into(),
                 job.workspace_id.into(),
                 job.kind.clone().into(),
                 job.payload.clone().into(),
@@ -219,7 +219,7 @@ pub async fn enqueue_claimed<C: Db>(
     owner: &str,
     lease: chrono::Duration,
 ) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
+    let id = conn.new_id();
     let at = conn.now();
     exec(
         conn,
