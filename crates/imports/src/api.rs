@@ -359,7 +359,7 @@ async fn preview(
 fn preview_of(file_name: &str, bytes: Vec<u8>, opts: &ImportOptions) -> Result<Preview, Error> {
     let table = if bytes.starts_with(b"PK\x03\x04") {
         // XLSX needs the whole file: spill it to a private temporary file.
-        let path = std::env::temp_dir().join(format!("salesos-preview-{}", Uuid::now_v7()));
+        let path = std::env::temp_dir().join(format!("salesos-preview-{}", Uuid::new_v4()));
         std::fs::write(&path, &bytes).map_err(|e| Error::Internal(e.into()))?;
         let t = read::open(&path, opts.sheet.as_deref());
         let _ = std::fs::remove_file(&path);

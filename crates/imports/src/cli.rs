@@ -124,7 +124,7 @@ pub async fn import(
         .await?
         .ok_or_else(|| anyhow!("no workspace with slug `{}`", cmd.workspace))?;
     let id = store.clock().new_id();
-    let owner = format!("cli:{}:{}", std::process::id(), Uuid::now_v7());
+    let owner = format!("cli:{}:{}", std::process::id(), Uuid::new_v4());
     let shown = path.display().to_string();
     let job_id = service::start(
         &store,

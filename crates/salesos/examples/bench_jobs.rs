@@ -31,7 +31,7 @@ impl JobHandler for Timed {
         false
     }
     async fn run(&self, ctx: &JobContext) -> Outcome {
-        let waited = (chrono::Utc::now() - ctx.job.created_at)
+        let waited = (ctx.store.now() - ctx.job.created_at)
             .num_microseconds()
             .unwrap_or(0) as f64
             / 1000.0;

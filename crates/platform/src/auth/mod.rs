@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn reps_touch_only_own_and_unassigned() {
-        let me = Uuid::now_v7();
+        let me = Uuid::new_v4();
         let p = Principal {
             workspace_id: Uuid::nil(),
             user_id: Some(me),
@@ -250,7 +250,7 @@ mod tests {
         };
         assert!(p.can_touch(None));
         assert!(p.can_touch(Some(me)));
-        assert!(!p.can_touch(Some(Uuid::now_v7())));
+        assert!(!p.can_touch(Some(Uuid::new_v4())));
     }
 
     #[test]

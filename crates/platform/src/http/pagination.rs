@@ -96,7 +96,7 @@ mod tests {
         let c = Cursor {
             sort: "-created_at".into(),
             key: serde_json::json!("2026-01-01T00:00:00Z"),
-            id: Uuid::now_v7(),
+            id: Uuid::new_v4(),
         };
         let raw = c.encode();
         assert_eq!(Cursor::decode(&raw, "-created_at").expect("decode"), c);

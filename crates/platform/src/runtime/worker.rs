@@ -197,7 +197,7 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     // Host and process id say which node holds a job; the uuid tells apart workers of
     // one process.
-    let owner = format!("{}:{}:{}", hostname(), std::process::id(), Uuid::now_v7());
+    let owner = format!("{}:{}:{}", hostname(), std::process::id(), Uuid::new_v4());
     tokio::spawn(run(store, Arc::new(registry), config, owner, shutdown))
 }
 

@@ -76,7 +76,7 @@ async fn accounts_normalise_domains_and_keep_them_unique() {
 #[tokio::test]
 async fn contacts_must_point_at_real_accounts_and_members() {
     let app = spawn_app().await;
-    let missing = uuid::Uuid::now_v7();
+    let missing = uuid::Uuid::new_v4();
     let bad = app
         .post(
             "/api/v1/contacts",

@@ -5,7 +5,6 @@ use std::{process::Command, time::Duration};
 
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::helpers::{Answer, TestApp, eventually, spawn_app, spawn_app_with};
 
@@ -426,7 +425,7 @@ async fn an_import_killed_mid_way_resumes_without_duplicates() {
     let shown = path.display().to_string();
     // A node starts the import and dies after its first batches: the job is held under a
     // lease no one renews, and the run is dropped mid-batch.
-    let id = Uuid::now_v7();
+    let id = app.clock.new_id();
     let options = salesos_imports::engine::ImportOptions::default();
     salesos_imports::service::start(
         &app.store,

@@ -181,7 +181,7 @@ async fn jobs_out_of_attempts_go_dead_and_can_be_replayed() {
 
     let not_dead = app
         .post(
-            &format!("/api/v1/jobs/{}/retry", uuid::Uuid::now_v7()),
+            &format!("/api/v1/jobs/{}/retry", uuid::Uuid::new_v4()),
             json!({}),
         )
         .await;
@@ -192,7 +192,7 @@ async fn jobs_out_of_attempts_go_dead_and_can_be_replayed() {
 #[tokio::test]
 async fn unique_jobs_are_not_queued_twice_and_cancel_works() {
     let app = spawn_app().await;
-    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let later = app.clock.now() + chrono::Duration::hours(1);
     let job = || NewJob {
         unique_key: Some("sync:contact:1".into()),
         run_at: Some(later),
@@ -561,11 +561,11 @@ async fn the_jobs_page_lists_dead_letters_and_replays_them() {
 async fn bulk_writes_keep_order_uniqueness_and_leases() {
     use salesos_platform::runtime::events::{self, NewEvent};
     let app = spawn_app().await;
-    let other = uuid::Uuid::now_v7();
+    let other = app.clock.new_id();
     salesos_platform::store::exec(
         app.store.conn(),
         "INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, 'bulk-other', 'Other', $2)",
-        vec![other.into(), chrono::Utc::now().into()],
+        vec![other.into(), app.clock.now().into()],
     )
     .await
     .expect("second workspace");

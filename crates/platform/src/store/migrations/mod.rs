@@ -120,11 +120,11 @@ async fn applied(conn: &impl ConnectionTrait) -> Result<HashSet<String>, DbErr> 
     Ok(rows.into_iter().map(|r| r.version).collect())
 }
 
-async fn record(conn: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
+async fn record<C: crate::store::Db>(conn: &C, name: &str) -> Result<(), DbErr> {
     exec(
         conn,
         "INSERT INTO seaql_migrations (version, applied_at) VALUES ($1, $2)",
-        vec![name.into(), chrono::Utc::now().timestamp().into()],
+        vec![name.into(), conn.now().timestamp().into()],
     )
     .await
     .map(drop)
