@@ -792,3 +792,123 @@ async fn keys_given_in_the_environment_rotate_by_putting_the_new_one_first() {
     );
     assert!(rx.received().is_empty());
 }
+
+#[tokio::test]
+async fn the_server_log_never_holds_a_signing_secret() {
+    // The real binary, logging everything at debug level, as an operator might run it
+    // while looking into a problem.
+    let (settings, _guard) = crate::helpers::empty_settings().await;
+    let dir = settings.data_dir.clone();
+    let cli = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_salesos"));
+        cmd.args(args).arg("--data-dir").arg(&dir);
+        if let Some(url) = &settings.database_url {
+            cmd.arg("--database-url").arg(url.expose());
+        }
+        cmd.env_remove("SALESOS_DATABASE_URL")
+            .env_remove("SALESOS_MASTER_KEY")
+            .env("SALESOS_LOG", "debug")
+            .env("SALESOS_WEBHOOK_ALLOW_HTTP", "true")
+            .env("SALESOS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true");
+        cmd
+    };
+    let out = cli(&[
+        "admin",
+        "create-user",
+        "--workspace",
+        "logs",
+        "--email",
+        "ops@logs.test",
+        "--password",
+        "correct horse battery",
+        "--role",
+        "admin",
+    ])
+    .output()
+    .expect("create user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&[
+        "admin",
+        "create-api-key",
+        "--workspace",
+        "logs",
+        "--role",
+        "admin",
+    ])
+    .output()
+    .expect("create key");
+    let key: Value = serde_json::from_slice(&out.stdout).expect("key JSON");
+    let key = key["key"].as_str().expect("key").to_owned();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let log_path = dir.join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = cli(&["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start the server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually("the server answers", || async {
+        client.get(format!("{base}/health")).send().await.ok()
+    })
+    .await;
+
+    let (rx, addr) = Receiver::start().await;
+    let hook: Value = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "logged-hook")
+        .json(&json!({"url": format!("http://{addr}/hook"), "events": ["contact.*"]}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let first = hook["secret"].as_str().expect("secret").to_owned();
+    let rotated: Value = client
+        .post(format!(
+            "{base}/api/v1/webhooks/{}/rotate-secret",
+            hook["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("rotate")
+        .json()
+        .await
+        .expect("json");
+    let second = rotated["secret"].as_str().expect("secret").to_owned();
+    let res = client
+        .post(format!("{base}/api/v1/contacts"))
+        .bearer_auth(&key)
+        .json(&json!({"email": "logged@logs.test"}))
+        .send()
+        .await
+        .expect("contact");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let got = rx.wait_for(1).await;
+    assert!(verify(&first, &got[0]) && verify(&second, &got[0]));
+
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    let logged = std::fs::read(&log_path).expect("read the log");
+    // The log is there and detailed: it names the requests it served.
+    let text = String::from_utf8_lossy(&logged);
+    assert!(text.contains("/api/v1/webhooks"), "{text}");
+    for s in [&first, &second] {
+        assert!(!reveals(&logged, s), "the log holds a signing secret");
+    }
+}
