@@ -184,16 +184,18 @@ impl Background {
 /// The OpenAPI document of this build: every area's routes, completed with the answers
 /// the platform gives on every route.
 pub fn openapi() -> anyhow::Result<serde_json::Value> {
-    let doc = api_routes(&Settings::default(), &areas()?)?
+    let areas = areas()?;
+    let doc = api_routes(&Settings::default(), &areas)?
         .split_for_parts()
         .1;
-    Ok(document(&doc))
+    document(&doc, &areas)
 }
 
-fn document(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
-    let mut json = serde_json::to_value(doc).unwrap_or_default();
+fn document(doc: &utoipa::openapi::OpenApi, areas: &Areas) -> anyhow::Result<serde_json::Value> {
+    let mut json = serde_json::to_value(doc)?;
     salesos_platform::http::contract::complete(&mut json);
-    json
+    salesos_platform::http::contract::describe_topics(&mut json, &areas.topics()?);
+    Ok(json)
 }
 
 /// A built, bound, not yet serving SalesOS.
@@ -302,7 +304,7 @@ fn router(state: AppState, areas: &Areas) -> anyhow::Result<Router> {
             .map(|c| c.name())
             .collect(),
     );
-    let openapi_json = document(&openapi);
+    let openapi_json = document(&openapi, areas)?;
     let api = api
         .route("/api/v1/stream", get(stream::open))
         .layer(middleware::from_fn_with_state(

@@ -21,7 +21,7 @@ use crate::platform::{
         consumer::Consumer,
         events::{self, Event},
         jobs::{self, NewJob},
-        topics::Topics,
+        topics::{TopicPattern, Topics},
     },
     settings::Settings,
     store::{Store, WriteTxn},
@@ -73,7 +73,7 @@ pub struct NewWebhook {
     #[schema(pattern = r"^\s*[hH][tT][tT][pP][sS]?://[^/?#@\s]+")]
     pub url: String,
     /// 1 to 50 topic patterns, e.g. `contact.*`.
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(value_type = Vec<TopicPattern>, min_items = 1, max_items = 50)]
     pub events: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -89,7 +89,7 @@ fn yes() -> bool {
 pub struct WebhookPatch {
     #[schema(pattern = r"^\s*[hH][tT][tT][pP][sS]?://[^/?#@\s]+")]
     pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(value_type = Option<Vec<TopicPattern>>, min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
     /// Turning an endpoint on again clears the reason it was turned off.
     pub enabled: Option<bool>,

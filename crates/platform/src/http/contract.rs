@@ -35,6 +35,25 @@ pub fn complete(doc: &mut Value) {
     link_created_resources(doc);
 }
 
+/// Give the document's `TopicPattern` the regular expression of the patterns this
+/// build's topics accept, so a subscription's `events` state their rule.
+pub fn describe_topics(doc: &mut Value, topics: &crate::runtime::topics::Topics) {
+    if let Some(schema) = doc
+        .pointer_mut("/components/schemas/TopicPattern")
+        .and_then(Value::as_object_mut)
+    {
+        schema.insert("pattern".into(), json!(topics.pattern_regex()));
+        let names: Vec<&str> = topics.iter().map(|t| t.name).collect();
+        schema.insert(
+            "description".into(),
+            json!(format!(
+                "A topic, or the start of one followed by `*` (`contact.*`, `*`). The topics: {}.",
+                names.join(", ")
+            )),
+        );
+    }
+}
+
 /// `get_contacts_by_id_activities` for `GET /api/v1/contacts/{id}/activities`.
 pub fn operation_id(method: &str, path: &str) -> String {
     let rest = path.strip_prefix("/api/v1/").unwrap_or(path);

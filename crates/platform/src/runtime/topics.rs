@@ -94,6 +94,52 @@ impl Topics {
     }
 }
 
+/// A subscription pattern in a request: a topic (`contact.created`), or a start of one
+/// followed by `*` (`contact.*`, `*`). The document's schema of it is completed with a
+/// pattern that matches exactly what [`Topics::check`] accepts in this build.
+#[derive(ToSchema)]
+#[schema(value_type = String, example = "contact.*")]
+pub struct TopicPattern(pub String);
+
+impl Topics {
+    /// A regular expression that matches exactly the patterns [`Topics::check`] accepts:
+    /// a topic's name, or any start of one (empty included) followed by `*`.
+    pub fn pattern_regex(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|t| t.name).collect();
+        let exact: Vec<String> = names.iter().map(|n| escape(n)).collect();
+        format!("^(?:{}|{}\\*)$", exact.join("|"), prefixes(&names, 0))
+    }
+}
+
+/// Every start of `names` (from byte `at` on), as a regular expression: a trie of optional
+/// groups, so `(?:c(?:o(?:n…)?)?)?` for `contact.created`.
+fn prefixes(names: &[&str], at: usize) -> String {
+    let mut next: std::collections::BTreeMap<char, Vec<&str>> = std::collections::BTreeMap::new();
+    for n in names {
+        if let Some(c) = n.get(at..).and_then(|rest| rest.chars().next()) {
+            next.entry(c).or_default().push(n);
+        }
+    }
+    if next.is_empty() {
+        return String::new();
+    }
+    let branches: Vec<String> = next
+        .iter()
+        .map(|(c, group)| {
+            format!(
+                "{}{}",
+                escape(&c.to_string()),
+                prefixes(group, at + c.len_utf8())
+            )
+        })
+        .collect();
+    format!("(?:{})?", branches.join("|"))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('.', "\\.")
+}
+
 /// `data` of `job.completed` and `job.failed`.
 #[derive(Serialize, ToSchema)]
 pub struct JobFinished<'a> {
@@ -147,5 +193,37 @@ mod tests {
                 .contains("not a topic pattern")
         );
         assert!(Topics::new(vec![JOB_FAILED, JOB_FAILED]).is_err());
+    }
+
+    #[test]
+    fn the_documented_pattern_accepts_exactly_what_a_subscription_may_name() {
+        let topics = Topics::new(vec![JOB_FAILED, JOB_COMPLETED, JOB_PROGRESS]).expect("topics");
+        let re = regex::Regex::new(&topics.pattern_regex()).expect("a regular expression");
+        let mut tried = 0;
+        // Every start of every name, with and without `*`, and neighbours that are not.
+        let names = ["job.completed", "job.failed", "job.progress", "email.sent"];
+        for name in names {
+            for end in 0..=name.len() {
+                let start = &name[..end];
+                for candidate in [
+                    start.to_owned(),
+                    format!("{start}*"),
+                    format!("{start}x"),
+                    format!("{start}x*"),
+                    format!("{start}**"),
+                    format!("{start}.*"),
+                ] {
+                    tried += 1;
+                    assert_eq!(
+                        re.is_match(&candidate),
+                        topics.check(&candidate).is_ok(),
+                        "{candidate:?} against {}",
+                        topics.pattern_regex()
+                    );
+                }
+            }
+        }
+        assert!(tried > 200);
+        assert!(re.is_match("*") && re.is_match("job.*") && !re.is_match("email.*"));
     }
 }

@@ -135,6 +135,18 @@ async fn openapi_document_and_offline_docs_page() {
         }
     }
     assert!(links >= 10, "{links} links");
+    // A webhook's `events` state which patterns exist in this build.
+    let topic_pattern = doc["components"]["schemas"]["TopicPattern"]["pattern"]
+        .as_str()
+        .expect("the topic pattern's rule");
+    assert!(
+        topic_pattern.contains("contact\\.created"),
+        "{topic_pattern}"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["NewWebhook"]["properties"]["events"]["items"]["$ref"],
+        "#/components/schemas/TopicPattern"
+    );
     for (path, methods) in [
         ("/api/v1/contacts", &["get", "post"][..]),
         ("/api/v1/contacts/{id}", &["get", "patch", "delete"][..]),
