@@ -63,19 +63,25 @@ async fn start(settings: &Settings) -> (String, tokio::sync::oneshot::Sender<()>
     (base, tx)
 }
 
-async fn recorded(settings: &Settings) -> BTreeSet<String> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        version: String,
-    }
-    let url = match &settings.database_url {
+/// The fixture's database, opened beside the server (read-only on SQLite).
+fn read_only_url(settings: &Settings) -> String {
+    match &settings.database_url {
         Some(url) => url.expose().to_owned(),
         None => format!(
             "sqlite://{}?mode=ro",
             settings.data_dir.join("salesos.db").display()
         ),
-    };
-    let db = Database::connect(&url).await.expect("connect");
+    }
+}
+
+async fn recorded(settings: &Settings) -> BTreeSet<String> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        version: String,
+    }
+    let db = Database::connect(&read_only_url(settings))
+        .await
+        .expect("connect");
     let rows = Row::find_by_statement(statement(
         db.get_database_backend(),
         "SELECT version FROM seaql_migrations",
@@ -95,14 +101,9 @@ async fn stored_webhook_secret(settings: &Settings) -> (uuid::Uuid, String) {
         id: uuid::Uuid,
         secret: String,
     }
-    let url = match &settings.database_url {
-        Some(url) => url.expose().to_owned(),
-        None => format!(
-            "sqlite://{}?mode=ro",
-            settings.data_dir.join("salesos.db").display()
-        ),
-    };
-    let db = Database::connect(&url).await.expect("connect");
+    let db = Database::connect(&read_only_url(settings))
+        .await
+        .expect("connect");
     let row = Row::find_by_statement(statement(
         db.get_database_backend(),
         "SELECT id, secret FROM webhook_endpoints",
@@ -122,14 +123,9 @@ async fn count(settings: &Settings, sql: &str) -> i64 {
     struct Row {
         n: i64,
     }
-    let url = match &settings.database_url {
-        Some(url) => url.expose().to_owned(),
-        None => format!(
-            "sqlite://{}?mode=ro",
-            settings.data_dir.join("salesos.db").display()
-        ),
-    };
-    let db = Database::connect(&url).await.expect("connect");
+    let db = Database::connect(&read_only_url(settings))
+        .await
+        .expect("connect");
     let row = Row::find_by_statement(statement(db.get_database_backend(), sql, vec![]))
         .one(&db)
         .await

@@ -585,12 +585,21 @@ fn reveals(dump: &[u8], secret: &str) -> bool {
 }
 
 fn salesos_cli(app: &TestApp, args: &[&str]) -> Value {
+    salesos_cli_with(app, args, None)
+}
+
+/// Run the `salesos` binary on the app's data directory and database, with
+/// `SALESOS_MASTER_KEY` set to `master_key` (or unset); its last line of output, as JSON.
+fn salesos_cli_with(app: &TestApp, args: &[&str], master_key: Option<&str>) -> Value {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_salesos"));
     cmd.args(args)
         .arg("--data-dir")
         .arg(&app.settings.data_dir)
         .env_remove("SALESOS_DATABASE_URL")
         .env_remove("SALESOS_MASTER_KEY");
+    if let Some(key) = master_key {
+        cmd.env("SALESOS_MASTER_KEY", key);
+    }
     if let Some(url) = &app.settings.database_url {
         cmd.arg("--database-url").arg(url.expose());
     }
@@ -745,27 +754,11 @@ async fn keys_given_in_the_environment_rotate_by_putting_the_new_one_first() {
     let (rx, addr) = Receiver::start().await;
     let hook = subscribe(&app, addr, json!(["contact.*"])).await;
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_salesos"));
-    cmd.args(["admin", "rotate-master-key", "--data-dir"])
-        .arg(&app.settings.data_dir)
-        .env_remove("SALESOS_DATABASE_URL")
-        .env("SALESOS_MASTER_KEY", format!("{new},{old}"));
-    if let Some(url) = &app.settings.database_url {
-        cmd.arg("--database-url").arg(url.expose());
-    }
-    let out = cmd.output().expect("run salesos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let done = salesos_cli_with(
+        &app,
+        &["admin", "rotate-master-key"],
+        Some(&format!("{new},{old}")),
     );
-    let done: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .expect("a line"),
-    )
-    .expect("JSON");
     let new_id = salesos_platform::secrets::key_id(&new).expect("id");
     assert_eq!(done["key_id"], new_id.as_str());
     assert_eq!(
