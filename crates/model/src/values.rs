@@ -139,9 +139,10 @@ pub struct CountryCode(String);
 
 impl CountryCode {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let s = raw.trim().to_uppercase();
-        if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
-            Ok(Self(s))
+        // Letters are checked before upper-casing: `ß` upper-cases to `SS`.
+        let s = raw.trim();
+        if s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()) {
+            Ok(Self(s.to_ascii_uppercase()))
         } else {
             invalid(format!(
                 "`{}` is not a two-letter ISO country code (like US, DE)",
@@ -300,6 +301,8 @@ mod tests {
     fn countries_phones_urls_slugs() {
         assert_eq!(CountryCode::parse("de").expect("cc").as_str(), "DE");
         assert!(CountryCode::parse("Germany").is_err());
+        assert!(CountryCode::parse("ß").is_err(), "not the country SS");
+        assert!(CountryCode::parse("ﬀ").is_err(), "not the country FF");
         assert!(PhoneNumber::parse("+1 (415) 555-0100").is_ok());
         assert!(PhoneNumber::parse("call me").is_err());
         assert!(PhoneNumber::parse("123").is_err());
