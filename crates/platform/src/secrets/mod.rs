@@ -193,10 +193,14 @@ impl Keyring {
     }
 
     /// A keyring of one new key held only in memory.
-    pub fn ephemeral() -> Self {
-        let random = SystemRandom::new();
-        let raw = new_raw(&random).unwrap_or([7; KEY_LEN]);
-        Self::with(KeySource::Memory, vec![MasterKey::new(raw)], None, false)
+    pub fn ephemeral() -> anyhow::Result<Self> {
+        let raw = new_raw(&SystemRandom::new())?;
+        Ok(Self::with(
+            KeySource::Memory,
+            vec![MasterKey::new(raw)],
+            None,
+            false,
+        ))
     }
 
     fn with(
@@ -461,38 +465,40 @@ fn read_file(path: &Path) -> anyhow::Result<(Vec<MasterKey>, Option<Stamp>)> {
     Ok((keys, Some(Stamp::of(&meta))))
 }
 
-/// Write the key file, 0600, whole or not at all: a new file when `new`, else a
-/// replacement renamed over the old one.
+/// Write the key file, 0600, whole or not at all: written beside it first, then put in
+/// place, by a hard link when `new` (which fails with `AlreadyExists` if another process
+/// made it meanwhile, so no one reads a half-written file), else by a rename over the old.
 fn write_file(path: &Path, keys: &[&MasterKey], new: bool) -> std::io::Result<()> {
     let mut text = FILE_HEADER.to_owned();
     for k in keys {
         text.push_str(&k.encoded());
         text.push('\n');
     }
-    let target = if new {
-        path.to_path_buf()
-    } else {
-        path.with_extension("key.new")
-    };
+    // Named by process and the new first key, so writers never share one.
+    let first = keys.first().map(|k| k.id.as_str()).unwrap_or("none");
+    let staged = path.with_extension(format!("key.{}.{first}.new", std::process::id()));
+    // A leftover of a crash keeps its mode; start from nothing.
+    let _ = std::fs::remove_file(&staged);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(true);
-    }
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&target)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    if !new {
-        std::fs::rename(&target, path)?;
-    }
+    let written = options.open(&staged).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let placed = written.and_then(|()| {
+        if new {
+            std::fs::hard_link(&staged, path)
+        } else {
+            std::fs::rename(&staged, path)
+        }
+    });
+    let _ = std::fs::remove_file(&staged);
+    placed?;
     if let Some(dir) = path.parent()
         && let Ok(d) = std::fs::File::open(dir)
     {
@@ -527,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_sealed_value_opens_only_for_its_row_and_reveals_nothing() {
-        let ring = Keyring::ephemeral();
+        let ring = Keyring::ephemeral().expect("keyring");
         let sealed = ring.seal("webhook_endpoints:1", "whsec_abc").expect("seal");
         assert!(
             sealed.starts_with(&format!("v1:{}:", ring.active_id())),
@@ -557,7 +563,7 @@ mod tests {
             ring.open("t:1", "whsec_plain").err(),
             Some(SecretError::NotSealed)
         );
-        let other = Keyring::ephemeral();
+        let other = Keyring::ephemeral().expect("keyring");
         assert!(matches!(
             other.open("webhook_endpoints:1", &sealed),
             Err(SecretError::UnknownKey(id)) if id == ring.active_id()
@@ -580,6 +586,25 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = Keyring::load(&settings_in(dir.path())).expect_err("too open");
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn processes_starting_together_share_the_one_key_file_one_of_them_made() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("dir");
+            let settings = settings_in(dir.path());
+            let loads: Vec<_> = (0..4)
+                .map(|_| {
+                    let s = settings.clone();
+                    std::thread::spawn(move || Keyring::load(&s).expect("load"))
+                })
+                .collect();
+            let rings: Vec<Keyring> = loads.into_iter().map(|t| t.join().expect("join")).collect();
+            assert_eq!(rings.iter().filter(|r| r.created()).count(), 1);
+            assert!(rings.iter().all(|r| r.ids() == rings[0].ids()));
+            let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+            assert_eq!(left.len(), 1, "only master.key is left");
+        }
     }
 
     #[test]
