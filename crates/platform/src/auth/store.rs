@@ -242,6 +242,21 @@ pub async fn members<C: Db>(conn: &C, workspace_id: Uuid) -> Result<Vec<MemberRo
     MemberRow::find_by_statement(stmt).all(conn).await
 }
 
+/// One member of a workspace, if `user_id` is one.
+pub async fn member<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<MemberRow>, DbErr> {
+    let stmt = statement(
+        conn.get_database_backend(),
+        "SELECT u.id AS user_id, u.email, u.display_name, m.role FROM memberships m \
+         JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND m.user_id = $2",
+        vec![workspace_id.into(), user_id.into()],
+    );
+    MemberRow::find_by_statement(stmt).one(conn).await
+}
+
 pub async fn is_member<C: Db>(conn: &C, workspace_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
     let stmt = statement(
         conn.get_database_backend(),
