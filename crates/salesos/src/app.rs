@@ -54,6 +54,7 @@ pub fn areas() -> anyhow::Result<Areas> {
         Box::new(salesos_contacts::Contacts),
         Box::new(salesos_webhooks::Webhooks),
         Box::new(salesos_imports::Imports),
+        Box::new(salesos_mail::Mail),
     ])
 }
 

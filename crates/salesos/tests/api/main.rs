@@ -19,5 +19,7 @@ mod platform;
 mod scale;
 mod sessions;
 mod stream;
+mod suppressions;
+mod templates;
 mod upgrade;
 mod webhooks;

@@ -1,0 +1,16 @@
+//! Mail out. Today: the suppression list (addresses and whole domains that must never be
+//! mailed, with why and from where), which the send job checks before every message, and
+//! email templates (minijinja with spintax, checked at save, previewed for a real contact).
+//! Each module has its rules (`mod.rs`), queries (`store`), use cases (`service`) and
+//! routes (`api`).
+
+pub mod actions;
+mod area;
+mod migrations;
+pub mod suppressions;
+pub mod templates;
+pub mod topics;
+
+pub use area::Mail;
+
+use salesos_platform as platform;

@@ -1,0 +1,13 @@
+//! The tables of mail, in order.
+
+mod m0008_suppressions;
+mod m0009_email_templates;
+
+use salesos_platform::store::migrations::Migration;
+
+pub fn all() -> Vec<Box<dyn Migration>> {
+    vec![
+        Box::new(m0008_suppressions::Migration),
+        Box::new(m0009_email_templates::Migration),
+    ]
+}

@@ -1,0 +1,20 @@
+//! The events mail emits.
+
+use salesos_platform::runtime::topics::Topic;
+
+use crate::{suppressions::Suppression, templates::Template};
+
+pub const SUPPRESSION_ADDED: Topic = Topic::of::<Suppression>(
+    "suppression.added",
+    "An address or domain was put on the suppression list",
+);
+pub const SUPPRESSION_REMOVED: Topic = Topic::of::<Suppression>(
+    "suppression.removed",
+    "An address or domain was taken off the suppression list",
+);
+pub const TEMPLATE_CREATED: Topic =
+    Topic::of::<Template>("template.created", "An email template was written");
+pub const TEMPLATE_UPDATED: Topic =
+    Topic::of::<Template>("template.updated", "An email template was changed");
+pub const TEMPLATE_DELETED: Topic =
+    Topic::of::<Template>("template.deleted", "An email template was deleted");
