@@ -49,11 +49,14 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Erro
     let Some(raw_key) = req.headers().get(HEADER) else {
         return Ok(next.run(req).await);
     };
+    // As the document states it: 1 to 255 printable ASCII characters, not all spaces
+    // (checked as sent, then trimmed).
     let key = raw_key
         .to_str()
         .ok()
+        .filter(|k| k.len() <= MAX_KEY_LEN && k.bytes().all(|b| (b' '..=b'~').contains(&b)))
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             Error::invalid(
                 "Idempotency-Key",

@@ -77,3 +77,29 @@ async fn a_repeated_post_returns_the_first_answer_and_creates_nothing() {
     assert_eq!(res.status(), StatusCode::CREATED);
     assert!(res.headers().get("idempotent-replayed").is_none());
 }
+
+#[tokio::test]
+async fn a_key_outside_the_documented_rule_is_refused_as_sent_and_writes_nothing() {
+    let app = spawn_app().await;
+    // (Spaces around a header's value are not part of it on the wire.)
+    let long = "k".repeat(256);
+    for key in ["with\ttab", "caf\u{e9}", long.as_str()] {
+        let (a, _) = post_with_key(&app, key, json!({"email": "ada@example.com"})).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{key:?}: {}",
+            a.body
+        );
+        assert_eq!(a.problem_fields(), ["Idempotency-Key"], "{key:?}");
+    }
+    let (ok, _) = post_with_key(
+        &app,
+        "a key with spaces",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    let list = app.get("/api/v1/contacts").await;
+    assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1));
+}
