@@ -113,11 +113,32 @@ fn api_routes(settings: &Settings, areas: &Areas) -> anyhow::Result<OpenApiRoute
             })
             .collect(),
     );
-    Ok(areas
-        .iter()
-        .fold(OpenApiRouter::with_openapi(doc), |router, area| {
-            router.merge(area.api(settings))
-        }))
+    // Schemas are merged by name: two areas naming different schemas alike would leave one
+    // of them documented wrongly, so that is refused here.
+    let mut seen: std::collections::BTreeMap<String, (&'static str, serde_json::Value)> =
+        std::collections::BTreeMap::new();
+    let mut router = OpenApiRouter::with_openapi(doc);
+    for area in areas.iter() {
+        let routes = area.api(settings);
+        if let Some(components) = &routes.get_openapi().components {
+            for (name, schema) in &components.schemas {
+                let schema = serde_json::to_value(schema)?;
+                match seen.get(name) {
+                    Some((other, earlier)) if *earlier != schema => anyhow::bail!(
+                        "the areas {other} and {} both declare an API schema named {name}, \
+                         differently: rename one",
+                        area.name()
+                    ),
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name.clone(), (area.name(), schema));
+                    }
+                }
+            }
+        }
+        router = router.merge(routes);
+    }
+    Ok(router)
 }
 
 /// The job handlers this build runs: every area's.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     NewTemplate, Template, TemplatePatch,
-    service::{self, Preview, PreviewRequest},
+    service::{self, TemplatePreview, TemplatePreviewRequest},
 };
 use crate::platform::{
     auth::Principal,
@@ -123,16 +123,16 @@ async fn delete(
 /// Render the template for one contact, with the caller as the sender: the subject, HTML
 /// and text that contact would get. A value the contact lacks and the template prints
 /// without a fallback is named in the 422.
-#[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "templates", request_body = PreviewRequest,
+#[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "templates", request_body = TemplatePreviewRequest,
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Preview), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = TemplatePreview), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
 async fn preview(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(input): ApiJson<PreviewRequest>,
-) -> Result<Json<Preview>, Error> {
+    ApiJson(input): ApiJson<TemplatePreviewRequest>,
+) -> Result<Json<TemplatePreview>, Error> {
     Ok(Json(
         service::preview(&state.store, &principal, id, input).await?,
     ))

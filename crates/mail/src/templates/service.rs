@@ -176,7 +176,7 @@ const MAX_SEED: u32 = 1_000_000;
 /// Render a template for one of the workspace's contacts.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
+pub struct TemplatePreviewRequest {
     pub contact_id: Uuid,
     /// Values of the template's declared variables.
     #[schema(value_type = Option<Object>)]
@@ -189,7 +189,7 @@ pub struct PreviewRequest {
 
 /// A template rendered for one contact.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Preview {
+pub struct TemplatePreview {
     pub template_id: Uuid,
     pub contact_id: Uuid,
     #[serde(flatten)]
@@ -307,8 +307,8 @@ pub async fn preview(
     store: &Store,
     principal: &Principal,
     id: Uuid,
-    input: PreviewRequest,
-) -> Result<Preview, Error> {
+    input: TemplatePreviewRequest,
+) -> Result<TemplatePreview, Error> {
     let seed = input.seed.unwrap_or(0);
     if seed > MAX_SEED {
         return Err(Error::invalid("seed", format!("must be 0 to {MAX_SEED}")));
@@ -343,7 +343,7 @@ pub async fn preview(
     let rendered = Renderer::new()
         .render(draft.parts(), &ctx, u64::from(seed))
         .map_err(|e| Error::invalid(e.part, e.message))?;
-    Ok(Preview {
+    Ok(TemplatePreview {
         template_id: template.id,
         contact_id: contact.id,
         rendered,
