@@ -1,6 +1,12 @@
 //! `/api/v1/suppressions` routes.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -8,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Kind, NewSuppression, Reason, Suppression,
-    service::{self, Verdict},
+    service::{self, ImportReport, Verdict},
     store::Filter,
 };
 use crate::platform::{
@@ -27,6 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(check))
+        .routes(routes!(import))
+        .routes(routes!(export))
         .routes(routes!(get, delete))
 }
 
@@ -133,4 +141,97 @@ async fn delete(
 ) -> Result<StatusCode, Error> {
     service::remove(&state.store, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The reason of rows that give none (default `manual`).
+    #[param(inline)]
+    pub reason: Option<Reason>,
+}
+
+/// Add a CSV file's addresses and domains. The header names `email`, `domain` or `value`
+/// (with `kind`), and may name `reason` and `note`; a one-column file without a header is a
+/// plain list. Every row is added, already listed, or rejected with its line and why; a
+/// file up to the body limit (`SALESOS_MAX_BODY_BYTES`, 2 MiB: some 60,000 addresses) is
+/// taken in one transaction. An export imports back to the same list.
+#[utoipa::path(post, path = "/api/v1/suppressions/import", tag = "suppressions", params(ImportQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReport), (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+async fn import(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ImportReport>, Error> {
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !matches!(mime.as_str(), "text/csv" | "text/plain" | "application/csv") {
+        return Err(Error::UnsupportedMediaType(
+            "expected Content-Type: text/csv".into(),
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge
+        } else {
+            Error::BadRequest(format!("cannot read request body: {e}"))
+        }
+    })?;
+    let reason = q.reason.unwrap_or(Reason::Manual);
+    Ok(Json(
+        service::import(&state.store, &principal, &body, reason).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    #[param(inline)]
+    pub kind: Option<Kind>,
+    #[param(inline)]
+    pub reason: Option<Reason>,
+    /// Part of the address or domain.
+    pub q: Option<String>,
+}
+
+/// The list the filters select as CSV (`kind,value,reason,source,note,created_at`), newest
+/// first; it imports back to the same list.
+#[utoipa::path(get, path = "/api/v1/suppressions/export.csv", tag = "suppressions", params(ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, Error> {
+    let text = search_text("q", q.q)?.map(|t| t.trim().to_lowercase());
+    let filter = Filter {
+        kind: q.kind,
+        reason: q.reason,
+        contains: text.as_deref(),
+        before: None,
+    };
+    let csv = service::export(&state.store, &principal, filter).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"suppressions.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
 }

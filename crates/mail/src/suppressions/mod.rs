@@ -4,6 +4,7 @@
 //! case-insensitively.
 
 pub mod api;
+pub mod file;
 pub mod service;
 pub mod store;
 

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    Kind, NewSuppression, Suppression, covering,
+    Kind, NewSuppression, Reason, Suppression, covering,
+    file::{self, Rejected},
     store::{self, Filter, SuppressionRow},
 };
 use crate::{
@@ -178,4 +179,123 @@ pub async fn check(store: &Store, principal: &Principal, email: &str) -> Result<
         suppressed: !by.is_empty(),
         by,
     })
+}
+
+/// What an import did with each row of its file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReport {
+    /// Rows read (not counting the header and blank lines): `added + already_listed +
+    /// rejected`.
+    pub rows: u64,
+    pub added: u64,
+    /// On the list before, or earlier in the same file.
+    pub already_listed: u64,
+    pub rejected: u64,
+    /// The first 1,000 rejected rows, with line and reason.
+    pub rejected_rows: Vec<Rejected>,
+    /// Header columns that were not read.
+    pub ignored_columns: Vec<String>,
+}
+
+/// The most rejected rows an import answers with (all are counted).
+const SHOWN_REJECTS: usize = 1000;
+
+/// Add every entry of a CSV file (see [`file`]) in one transaction: each added entry is a
+/// `suppression.added` event like one added through the API, and the import one audit
+/// entry. A file that cannot be read adds nothing.
+pub async fn import(
+    store: &Store,
+    principal: &Principal,
+    bytes: &[u8],
+    default_reason: Reason,
+) -> Result<ImportReport, Error> {
+    principal.require(MANAGE_SUPPRESSIONS)?;
+    let parsed =
+        file::parse(bytes, default_reason).map_err(|e| Error::invalid("file", e.to_string()))?;
+    let txn = store.write().await?;
+    let (mut added, mut already) = (0u64, 0u64);
+    for e in &parsed.entries {
+        let row = SuppressionRow {
+            id: store.clock().new_id(),
+            workspace_id: principal.workspace_id,
+            kind: e.kind.as_str().to_owned(),
+            value: e.value.clone(),
+            reason: e.reason.as_str().to_owned(),
+            source: "import".to_owned(),
+            note: e.note.clone(),
+            created_by: principal.user_id,
+            created_at: store.now(),
+        };
+        if store::insert_new(&txn, &row).await? {
+            added += 1;
+            let shown = row.shown();
+            events::record(
+                &txn,
+                principal,
+                &SUPPRESSION_ADDED,
+                "suppression",
+                shown.id,
+                serde_json::to_value(&shown).unwrap_or_default(),
+            )
+            .await?;
+        } else {
+            already += 1;
+        }
+    }
+    let rejected = u64::try_from(parsed.rejected.len()).unwrap_or(u64::MAX);
+    let report = ImportReport {
+        rows: added + already + rejected,
+        added,
+        already_listed: already,
+        rejected,
+        rejected_rows: parsed.rejected.into_iter().take(SHOWN_REJECTS).collect(),
+        ignored_columns: parsed.ignored_columns,
+    };
+    audit::record(
+        &txn,
+        &Actor::from(principal),
+        Change {
+            workspace_id: Some(principal.workspace_id),
+            action: "suppression.imported",
+            entity_type: "suppression",
+            entity_id: None,
+            before: None,
+            after: Some(serde_json::json!({
+                "rows": report.rows,
+                "added": report.added,
+                "already_listed": report.already_listed,
+                "rejected": report.rejected,
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(report)
+}
+
+/// The entries `filter` selects (its `before` is ignored), newest first, as CSV.
+pub async fn export(
+    store: &Store,
+    principal: &Principal,
+    filter: Filter<'_>,
+) -> Result<Vec<u8>, Error> {
+    const BATCH: u64 = 1000;
+    let mut out = Vec::new();
+    let mut filter = Filter {
+        before: None,
+        ..filter
+    };
+    let mut first = true;
+    loop {
+        let mut rows = store::list(store.conn(), principal.workspace_id, &filter, BATCH).await?;
+        let more = rows.len() > usize::try_from(BATCH).unwrap_or(usize::MAX);
+        rows.truncate(usize::try_from(BATCH).unwrap_or(usize::MAX));
+        let shown: Vec<Suppression> = rows.iter().map(SuppressionRow::shown).collect();
+        file::export(&shown, &mut out, first);
+        first = false;
+        match (more, rows.last()) {
+            (true, Some(last)) => filter.before = Some(last.id),
+            _ => return Ok(out),
+        }
+    }
 }

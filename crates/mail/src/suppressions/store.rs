@@ -72,6 +72,31 @@ pub async fn insert<C: Db>(conn: &C, r: &SuppressionRow) -> Result<(), DbErr> {
     .map(drop)
 }
 
+/// Insert unless the workspace lists that value already; whether it was inserted.
+pub async fn insert_new<C: Db>(conn: &C, r: &SuppressionRow) -> Result<bool, DbErr> {
+    let added = exec(
+        conn,
+        &format!(
+            "INSERT INTO suppressions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (workspace_id, kind, value) DO NOTHING",
+            SuppressionRow::COLUMNS
+        ),
+        vec![
+            r.id.into(),
+            r.workspace_id.into(),
+            r.kind.clone().into(),
+            r.value.clone().into(),
+            r.reason.clone().into(),
+            r.source.clone().into(),
+            r.note.clone().into(),
+            r.created_by.into(),
+            r.created_at.into(),
+        ],
+    )
+    .await?;
+    Ok(added > 0)
+}
+
 pub async fn get<C: Db>(
     conn: &C,
     workspace_id: Uuid,

@@ -165,6 +165,8 @@ async fn openapi_document_and_offline_docs_page() {
         ("/api/v1/events", &["get"][..]),
         ("/api/v1/suppressions", &["get", "post"][..]),
         ("/api/v1/suppressions/check", &["get"][..]),
+        ("/api/v1/suppressions/import", &["post"][..]),
+        ("/api/v1/suppressions/export.csv", &["get"][..]),
         ("/api/v1/suppressions/{id}", &["get", "delete"][..]),
         ("/api/v1/templates", &["get", "post"][..]),
         ("/api/v1/templates/{id}", &["get", "patch", "delete"][..]),

@@ -249,3 +249,182 @@ async fn reps_read_the_list_managers_change_it_and_workspaces_never_see_each_oth
     // Still there for its own workspace.
     assert_eq!(app.get(&path).await.status, StatusCode::OK);
 }
+
+/// POST a CSV file to the import with `key`.
+async fn import_csv(app: &crate::helpers::TestApp, key: &str, query: &str, csv: String) -> Value {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/suppressions/import{query}")))
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.expect("report")
+}
+
+#[tokio::test]
+async fn a_csv_file_imports_row_by_row_and_an_export_imports_back_to_the_same_list() {
+    let app = spawn_app().await;
+    let listed = app
+        .post(
+            "/api/v1/suppressions",
+            json!({"email": "ada@example.com", "reason": "complaint"}),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::CREATED, "{}", listed.body);
+    let file = "Email Address,Reason,Notes,Owner\n\
+                ADA@example.com,,,\n\
+                bob@example.com,hard bounce,\"bounced, twice\",x\n\
+                \n\
+                not an address,,,\n\
+                carol@example.com,bored,,\n\
+                bob@example.com,,,\n\
+                dan@example.com,,,\n";
+    let report = import_csv(&app, &app.admin_key, "?reason=unsubscribed", file.into()).await;
+    assert_eq!(
+        (
+            &report["rows"],
+            &report["added"],
+            &report["already_listed"],
+            &report["rejected"]
+        ),
+        (&json!(6), &json!(2), &json!(2), &json!(2)),
+        "{report}"
+    );
+    assert_eq!(report["ignored_columns"], json!(["Owner"]));
+    let lines: Vec<(u64, &str)> = report["rejected_rows"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().expect("line"),
+                r["value"].as_str().expect("value"),
+            )
+        })
+        .collect();
+    assert_eq!(lines, [(5, "not an address"), (6, "carol@example.com")]);
+    let bob = app
+        .get("/api/v1/suppressions/check?email=bob@example.com")
+        .await;
+    assert_eq!(bob.body["by"][0]["reason"], "hard_bounce", "{}", bob.body);
+    assert_eq!(bob.body["by"][0]["source"], "import");
+    assert_eq!(bob.body["by"][0]["note"], "bounced, twice");
+    let dan = app
+        .get("/api/v1/suppressions/check?email=dan@example.com")
+        .await;
+    assert_eq!(
+        dan.body["by"][0]["reason"], "unsubscribed",
+        "the query's reason"
+    );
+    let ada = app
+        .get("/api/v1/suppressions/check?email=ada@example.com")
+        .await;
+    assert_eq!(
+        ada.body["by"][0]["reason"], "complaint",
+        "an import leaves what is listed"
+    );
+    let added = app.get("/api/v1/events?type=suppression.added").await;
+    assert_eq!(
+        added.body["data"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        added.body
+    );
+
+    // A plain list of values needs no header.
+    let plain = import_csv(
+        &app,
+        &app.admin_key,
+        "?reason=do_not_contact",
+        "competitor.com\n".into(),
+    )
+    .await;
+    assert_eq!(plain["added"], 1, "{plain}");
+
+    // The export, imported into another workspace, is the same list.
+    let export = app.get("/api/v1/suppressions/export.csv").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.content_type().starts_with("text/csv"),
+        "{}",
+        export.content_type()
+    );
+    let csv = export.body.as_str().expect("csv text").to_owned();
+    assert!(
+        csv.starts_with("kind,value,reason,source,note,created_at\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let other = app.other_workspace_key().await;
+    let copied = import_csv(&app, &other, "", csv.clone()).await;
+    assert_eq!(
+        (&copied["added"], &copied["rejected"]),
+        (&json!(4), &json!(0)),
+        "{copied}"
+    );
+    let theirs = app
+        .call(Method::GET, "/api/v1/suppressions/export.csv", &other, None)
+        .await;
+    let rows = |csv: &str| -> Vec<String> {
+        let mut rows: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(rows(theirs.body.as_str().expect("csv")), rows(&csv));
+    let domains = app.get("/api/v1/suppressions/export.csv?kind=domain").await;
+    assert_eq!(domains.body.as_str().map(|c| c.lines().count()), Some(2));
+
+    // A file that cannot be read, or is not CSV, adds nothing and says why.
+    let headless = app
+        .post_raw(
+            "/api/v1/suppressions/import",
+            "text/csv",
+            "name,company\nAda,Acme\n",
+        )
+        .await;
+    assert_eq!(
+        headless.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        headless.body
+    );
+    assert_eq!(headless.problem_fields(), ["file"]);
+    assert!(
+        headless.body.to_string().contains("`email`"),
+        "{}",
+        headless.body
+    );
+    let json_body = app
+        .post_raw("/api/v1/suppressions/import", "application/json", "{}")
+        .await;
+    assert_eq!(
+        json_body.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{}",
+        json_body.body
+    );
+    let list = app.get("/api/v1/suppressions?limit=500").await;
+    assert_eq!(list.body["data"].as_array().map(Vec::len), Some(4));
+    // A viewer may not import.
+    let (_, viewer) = app
+        .member("viewer@acme.test", salesos_platform::auth::Role::Viewer)
+        .await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/suppressions/import"))
+        .bearer_auth(&viewer)
+        .header("content-type", "text/csv")
+        .body("x@y.com\n")
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
