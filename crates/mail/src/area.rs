@@ -1,12 +1,17 @@
 //! What mail brings to SalesOS, declared once.
 
+use axum::Router;
 use salesos_platform::{
-    area::Area, auth::Action, runtime::topics::Topic, settings::Settings, state::AppState,
+    area::{Area, Asset, NavEntry},
+    auth::Action,
+    runtime::topics::Topic,
+    settings::Settings,
+    state::AppState,
     store::migrations::Migration,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{actions, migrations, suppressions, templates, topics};
+use crate::{actions, migrations, suppressions, templates, topics, ui};
 
 pub struct Mail;
 
@@ -30,6 +35,50 @@ impl Area for Mail {
 
     fn api(&self, _settings: &Settings) -> OpenApiRouter<AppState> {
         suppressions::api::router().merge(templates::api::router())
+    }
+
+    fn pages(&self) -> Router<AppState> {
+        ui::router()
+    }
+
+    fn nav(&self) -> &'static [NavEntry] {
+        &[
+            NavEntry {
+                label: "Templates",
+                href: "/app/templates",
+                key: "templates",
+                order: 400,
+                requires: None,
+            },
+            NavEntry {
+                label: "Suppressions",
+                href: "/app/suppressions",
+                key: "suppressions",
+                order: 410,
+                requires: None,
+            },
+        ]
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            (
+                "mail/templates.html",
+                include_str!("../templates/mail/templates.html"),
+            ),
+            (
+                "mail/suppressions.html",
+                include_str!("../templates/mail/suppressions.html"),
+            ),
+        ]
+    }
+
+    fn assets(&self) -> &'static [Asset] {
+        &[Asset {
+            name: "mail.js",
+            content_type: "text/javascript",
+            bytes: include_bytes!("../assets/mail.js"),
+        }]
     }
 
     fn migrations(&self) -> Vec<Box<dyn Migration>> {

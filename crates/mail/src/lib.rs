@@ -10,6 +10,7 @@ mod migrations;
 pub mod suppressions;
 pub mod templates;
 pub mod topics;
+mod ui;
 
 pub use area::Mail;
 

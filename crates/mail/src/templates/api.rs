@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     NewTemplate, Template, TemplatePatch,
-    service::{self, TemplatePreview, TemplatePreviewRequest},
+    service::{self, DraftPreviewRequest, TemplatePreview, TemplatePreviewRequest},
 };
 use crate::platform::{
     auth::Principal,
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get, update, delete))
         .routes(routes!(preview))
+        .routes(routes!(preview_draft))
 }
 
 const SORT: &str = "-created_at";
@@ -135,5 +136,20 @@ async fn preview(
 ) -> Result<Json<TemplatePreview>, Error> {
     Ok(Json(
         service::preview(&state.store, &principal, id, input).await?,
+    ))
+}
+
+/// Check a template being written as a save would and render it for one contact, saving
+/// nothing: the editor's live preview. Errors in the template name `template.<part>`.
+#[utoipa::path(post, path = "/api/v1/templates/preview", tag = "templates", request_body = DraftPreviewRequest,
+    responses((status = 200, body = TemplatePreview), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+async fn preview_draft(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(input): ApiJson<DraftPreviewRequest>,
+) -> Result<Json<TemplatePreview>, Error> {
+    Ok(Json(
+        service::preview_draft(&state.store, &principal, input).await?,
     ))
 }

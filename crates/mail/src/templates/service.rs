@@ -190,7 +190,8 @@ pub struct TemplatePreviewRequest {
 /// A template rendered for one contact.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplatePreview {
-    pub template_id: Uuid,
+    /// The saved template, or null for a template being written.
+    pub template_id: Option<Uuid>,
     pub contact_id: Uuid,
     #[serde(flatten)]
     pub rendered: Rendered,
@@ -256,21 +257,18 @@ impl Sender {
 pub async fn context(
     store: &Store,
     principal: &Principal,
-    template: &Template,
+    declared: &[String],
     contact: &contacts::service::Contact,
     sender: &Sender,
     variables: Map<String, Value>,
 ) -> Result<Value, Error> {
     let undeclared: Vec<FieldError> = variables
         .keys()
-        .filter(|k| !template.variables.contains(k))
+        .filter(|k| !declared.contains(k))
         .map(|k| {
             FieldError::new(
                 "variables",
-                format!(
-                    "`{k}` is not a variable of this template; it declares {:?}",
-                    template.variables
-                ),
+                format!("`{k}` is not a variable of this template; it declares {declared:?}"),
             )
         })
         .collect();
@@ -302,19 +300,20 @@ pub async fn context(
     Ok(Value::Object(ctx))
 }
 
-/// Render a template for a contact of the workspace, with the caller as the sender.
-pub async fn preview(
+/// Render `draft` for a contact of the workspace, with the caller as the sender.
+async fn render_for(
     store: &Store,
     principal: &Principal,
-    id: Uuid,
-    input: TemplatePreviewRequest,
-) -> Result<TemplatePreview, Error> {
-    let seed = input.seed.unwrap_or(0);
+    draft: &Draft,
+    contact_id: Uuid,
+    values: Option<Map<String, Value>>,
+    seed: Option<u32>,
+) -> Result<Rendered, Error> {
+    let seed = seed.unwrap_or(0);
     if seed > MAX_SEED {
         return Err(Error::invalid("seed", format!("must be 0 to {MAX_SEED}")));
     }
-    let template = get(store, principal, id).await?;
-    let contact = match contacts::service::get(store, principal, input.contact_id).await {
+    let contact = match contacts::service::get(store, principal, contact_id).await {
         Err(Error::NotFound(_)) => {
             return Err(Error::invalid(
                 "contact_id",
@@ -327,25 +326,104 @@ pub async fn preview(
     let ctx = context(
         store,
         principal,
-        &template,
+        &draft.variables,
         &contact,
         &sender,
-        input.variables.unwrap_or_default(),
+        values.unwrap_or_default(),
     )
     .await?;
-    let draft = Draft {
-        name: template.name.clone(),
-        subject: template.subject.clone(),
-        html: template.html.clone(),
-        text: template.text.clone(),
-        variables: template.variables.clone(),
-    };
-    let rendered = Renderer::new()
+    Renderer::new()
         .render(draft.parts(), &ctx, u64::from(seed))
-        .map_err(|e| Error::invalid(e.part, e.message))?;
+        .map_err(|e| Error::invalid(e.part, e.message))
+}
+
+/// Render a saved template for a contact of the workspace, with the caller as the sender.
+pub async fn preview(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+    input: TemplatePreviewRequest,
+) -> Result<TemplatePreview, Error> {
+    let draft = find(store.conn(), principal, id).await?.draft();
+    let rendered = render_for(
+        store,
+        principal,
+        &draft,
+        input.contact_id,
+        input.variables,
+        input.seed,
+    )
+    .await?;
     Ok(TemplatePreview {
-        template_id: template.id,
-        contact_id: contact.id,
+        template_id: Some(id),
+        contact_id: input.contact_id,
+        rendered,
+    })
+}
+
+/// A template being written, not saved yet.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateParts {
+    #[schema(min_length = 1, max_length = 500)]
+    pub subject: String,
+    #[schema(min_length = 1, max_length = 262144)]
+    pub html: String,
+    #[schema(max_length = 262144)]
+    pub text: Option<String>,
+    #[schema(max_items = 50)]
+    pub variables: Option<Vec<String>>,
+}
+
+/// Render a template being written for one contact (the editor's live preview).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftPreviewRequest {
+    pub template: TemplateParts,
+    pub contact_id: Uuid,
+    /// Values of the template's declared variables.
+    #[schema(value_type = Option<Object>)]
+    pub variables: Option<Map<String, Value>>,
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub seed: Option<u32>,
+}
+
+/// Check a template being written as a save would (errors name `template.<part>`), then
+/// render it for a contact, saving nothing.
+pub async fn preview_draft(
+    store: &Store,
+    principal: &Principal,
+    input: DraftPreviewRequest,
+) -> Result<TemplatePreview, Error> {
+    let t = input.template;
+    let draft = Draft {
+        name: "preview".into(),
+        subject: t.subject,
+        html: t.html,
+        text: t.text,
+        variables: t.variables.unwrap_or_default(),
+    };
+    let (draft, _) = checked(draft).map_err(|e| match e {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|f| FieldError::new(format!("template.{}", f.field), f.message))
+                .collect(),
+        ),
+        other => other,
+    })?;
+    let rendered = render_for(
+        store,
+        principal,
+        &draft,
+        input.contact_id,
+        input.variables,
+        input.seed,
+    )
+    .await?;
+    Ok(TemplatePreview {
+        template_id: None,
+        contact_id: input.contact_id,
         rendered,
     })
 }

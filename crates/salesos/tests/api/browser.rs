@@ -1,4 +1,5 @@
-//! The dashboard in real headless Chromium: sign in, search a contact, open it, edit it.
+//! The dashboard in real headless Chromium: sign in, search a contact, open it, edit it;
+//! follow a job; import a file; write a template with its live preview; manage suppressions.
 
 use std::{
     net::TcpListener,
@@ -258,6 +259,90 @@ async fn sign_in_search_open_and_edit_a_contact() {
     if let Ok(png) = c.screenshot().await {
         let _ = std::fs::write(std::env::temp_dir().join("salesos-import.png"), png);
     }
+
+    // Templates: a typo is named as you type, the fixed draft previews for a real contact,
+    // and it saves.
+    let ada = app.get("/api/v1/contacts?q=lovelace").await.body["data"][0]["id"]
+        .as_str()
+        .expect("ada")
+        .to_owned();
+    c.goto(&app.url("/app/templates")).await.expect("goto");
+    let field = |id: &'static str| {
+        let c = &c;
+        async move { c.find(Locator::Id(id)).await.expect(id) }
+    };
+    field("t-name")
+        .await
+        .send_keys("Intro")
+        .await
+        .expect("type");
+    field("t-html")
+        .await
+        .send_keys(
+            "<p>{Hi|Hello} {{ contact.first_name | first_name }} at {{ contact.company }}</p>",
+        )
+        .await
+        .expect("type");
+    c.find(Locator::Css(&format!("#p-contact option[value='{ada}']")))
+        .await
+        .expect("Ada in the contact picker")
+        .click()
+        .await
+        .expect("choose");
+    field("t-subject")
+        .await
+        .send_keys("Hello {{ contact.frist_name }}")
+        .await
+        .expect("type");
+    wait_for_text(&c, "#p-error", "contact.frist_name").await;
+    let subject = field("t-subject").await;
+    subject.clear().await.expect("clear");
+    subject
+        .send_keys("For {{ contact.company }}")
+        .await
+        .expect("type");
+    wait_for_text(&c, "#p-subject", "For Analytical Engines").await;
+    let rendered = wait_for_text(&c, "#preview", "Ada at Analytical Engines").await;
+    assert!(!rendered.contains('{'), "spintax chosen: {rendered}");
+    field("t-save").await.click().await.expect("save");
+    wait_for_text(&c, "#t-status", "Saved Intro").await;
+    wait_for_text(&c, "#templates", "contact.company").await;
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(std::env::temp_dir().join("salesos-templates.png"), png);
+    }
+    let saved = app.get("/api/v1/templates?q=intro").await;
+    assert_eq!(
+        saved.body["data"][0]["subject"],
+        "For {{ contact.company }}"
+    );
+
+    // Suppressions: add a domain, import a file, see both.
+    c.goto(&app.url("/app/suppressions")).await.expect("goto");
+    field("s-value")
+        .await
+        .send_keys("competitor.com")
+        .await
+        .expect("type");
+    field("s-add").await.click().await.expect("add");
+    wait_for_text(&c, "#suppressions", "competitor.com").await;
+    let unsubscribes = app.settings.data_dir.join("unsubscribes.csv");
+    std::fs::write(&unsubscribes, "email\nquit@example.com\nnot-an-address\n").expect("write");
+    field("s-file")
+        .await
+        .send_keys(unsubscribes.to_str().expect("path"))
+        .await
+        .expect("choose file");
+    field("s-import").await.click().await.expect("import");
+    wait_for_text(&c, "#s-report", "1 added").await;
+    wait_for_text(&c, "#s-report", "line 3 (not-an-address)").await;
+    let quit = app
+        .get("/api/v1/suppressions/check?email=quit@example.com")
+        .await;
+    assert_eq!(
+        quit.body["by"][0]["reason"], "unsubscribed",
+        "{}",
+        quit.body
+    );
     c.close().await.expect("close");
     let grace = app.get("/api/v1/contacts?q=grace").await;
     assert_eq!(grace.body["data"][0]["phone"], "+14155550100");

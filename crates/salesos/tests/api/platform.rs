@@ -171,6 +171,7 @@ async fn openapi_document_and_offline_docs_page() {
         ("/api/v1/templates", &["get", "post"][..]),
         ("/api/v1/templates/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/templates/{id}/preview", &["post"][..]),
+        ("/api/v1/templates/preview", &["post"][..]),
         ("/api/v1/webhooks", &["get", "post"][..]),
         ("/api/v1/webhooks/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/webhooks/{id}/rotate-secret", &["post"][..]),

@@ -371,3 +371,54 @@ async fn reps_write_templates_viewers_read_them_and_workspaces_never_see_each_ot
     assert_eq!(list.body["data"], json!([]));
     assert_eq!(app.get(&path).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_template_being_written_previews_for_a_contact_without_being_saved() {
+    let app = spawn_app().await;
+    let contact = app
+        .contact(
+            json!({"email": "peter@initech.test", "first_name": "peter", "company": "Initech"}),
+        )
+        .await;
+    let draft = |subject: &str| {
+        json!({
+            "template": {"subject": subject, "html": "<p>{{ offer }} for {{ contact.company }}</p>", "variables": ["offer"]},
+            "contact_id": contact["id"],
+            "variables": {"offer": "A demo"},
+        })
+    };
+    let shown = app
+        .post(
+            "/api/v1/templates/preview",
+            draft("Hi {{ contact.first_name | first_name }}"),
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.body["template_id"], Value::Null);
+    assert_eq!(shown.body["subject"], "Hi Peter");
+    assert_eq!(shown.body["html"], "<p>A demo for Initech</p>");
+    assert_eq!(shown.body["text"], "A demo for Initech");
+    // Checked as a save would be, errors naming the template's part.
+    let typo = app
+        .post(
+            "/api/v1/templates/preview",
+            draft("Hi {{ contact.frist_name }}"),
+        )
+        .await;
+    assert_eq!(
+        typo.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        typo.body
+    );
+    assert_eq!(typo.problem_fields(), ["template.subject"]);
+    assert!(
+        typo.body.to_string().contains("`contact.frist_name`"),
+        "{}",
+        typo.body
+    );
+    let list = app.get("/api/v1/templates").await;
+    assert_eq!(list.body["data"], json!([]), "a preview saves nothing");
+    let events = app.get("/api/v1/events?type=template.*").await;
+    assert_eq!(events.body["data"], json!([]), "{}", events.body);
+}
