@@ -1,4 +1,4 @@
-//! Who may change the suppression list and the templates.
+//! Who may change the suppression list, the templates and the mailboxes.
 
 use salesos_platform::auth::{Action, Role::*};
 
@@ -15,4 +15,12 @@ pub const WRITE_TEMPLATES: Action = Action {
     name: "templates.write",
     what: "change email templates",
     roles: &[Manager, Rep],
+};
+
+/// Connect, change, test and delete mailboxes: managers and admins (a mailbox holds the
+/// login that sends in a person's name).
+pub const MANAGE_MAILBOXES: Action = Action {
+    name: "mailboxes.manage",
+    what: "change mailboxes",
+    roles: &[Manager],
 };

@@ -5,13 +5,14 @@ use salesos_platform::{
     area::{Area, Asset, NavEntry},
     auth::Action,
     runtime::topics::Topic,
+    secrets::SealedColumn,
     settings::Settings,
     state::AppState,
     store::migrations::Migration,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{actions, migrations, suppressions, templates, topics, ui};
+use crate::{actions, mailboxes, migrations, suppressions, templates, topics, ui};
 
 pub struct Mail;
 
@@ -22,6 +23,10 @@ impl Area for Mail {
 
     fn api_tags(&self) -> &'static [(&'static str, &'static str)] {
         &[
+            (
+                "mailboxes",
+                "Mailboxes: who sends, through which server, how much per day",
+            ),
             (
                 "suppressions",
                 "Addresses and domains never to be mailed, with why",
@@ -34,7 +39,9 @@ impl Area for Mail {
     }
 
     fn api(&self, _settings: &Settings) -> OpenApiRouter<AppState> {
-        suppressions::api::router().merge(templates::api::router())
+        suppressions::api::router()
+            .merge(templates::api::router())
+            .merge(mailboxes::api::router())
     }
 
     fn pages(&self) -> Router<AppState> {
@@ -86,7 +93,15 @@ impl Area for Mail {
     }
 
     fn actions(&self) -> &'static [Action] {
-        &[actions::MANAGE_SUPPRESSIONS, actions::WRITE_TEMPLATES]
+        &[
+            actions::MANAGE_SUPPRESSIONS,
+            actions::WRITE_TEMPLATES,
+            actions::MANAGE_MAILBOXES,
+        ]
+    }
+
+    fn sealed_columns(&self) -> &'static [SealedColumn] {
+        mailboxes::store::SEALED
     }
 
     fn topics(&self) -> &'static [Topic] {
@@ -96,6 +111,9 @@ impl Area for Mail {
             topics::TEMPLATE_CREATED,
             topics::TEMPLATE_UPDATED,
             topics::TEMPLATE_DELETED,
+            topics::MAILBOX_CREATED,
+            topics::MAILBOX_UPDATED,
+            topics::MAILBOX_DELETED,
         ]
     }
 }

@@ -1,4 +1,4 @@
-//! Mail out. Today: the suppression list (addresses and whole domains that must never be
+//! Mail out. Today: mailboxes (the sender, its transport, caps, warm-up and health), the suppression list (addresses and whole domains that must never be
 //! mailed, with why and from where), which the send job checks before every message, and
 //! email templates (minijinja with spintax, checked at save, previewed for a real contact).
 //! Each module has its rules (`mod.rs`), queries (`store`), use cases (`service`) and
@@ -6,6 +6,7 @@
 
 pub mod actions;
 mod area;
+pub mod mailboxes;
 mod migrations;
 pub mod suppressions;
 pub mod templates;

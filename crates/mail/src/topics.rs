@@ -2,7 +2,7 @@
 
 use salesos_platform::runtime::topics::Topic;
 
-use crate::{suppressions::Suppression, templates::Template};
+use crate::{mailboxes::Mailbox, suppressions::Suppression, templates::Template};
 
 pub const SUPPRESSION_ADDED: Topic = Topic::of::<Suppression>(
     "suppression.added",
@@ -18,3 +18,10 @@ pub const TEMPLATE_UPDATED: Topic =
     Topic::of::<Template>("template.updated", "An email template was changed");
 pub const TEMPLATE_DELETED: Topic =
     Topic::of::<Template>("template.deleted", "An email template was deleted");
+pub const MAILBOX_CREATED: Topic =
+    Topic::of::<Mailbox>("mailbox.created", "A mailbox was connected");
+pub const MAILBOX_UPDATED: Topic = Topic::of::<Mailbox>(
+    "mailbox.updated",
+    "A mailbox was changed, paused or set going again",
+);
+pub const MAILBOX_DELETED: Topic = Topic::of::<Mailbox>("mailbox.deleted", "A mailbox was deleted");

@@ -2,6 +2,7 @@
 
 mod m0008_suppressions;
 mod m0009_email_templates;
+mod m0010_mailboxes;
 
 use salesos_platform::store::migrations::Migration;
 
@@ -9,5 +10,6 @@ pub fn all() -> Vec<Box<dyn Migration>> {
     vec![
         Box::new(m0008_suppressions::Migration),
         Box::new(m0009_email_templates::Migration),
+        Box::new(m0010_mailboxes::Migration),
     ]
 }

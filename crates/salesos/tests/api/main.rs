@@ -15,6 +15,7 @@ mod helpers;
 mod idempotency;
 mod imports;
 mod jobs;
+mod mailboxes;
 mod platform;
 mod scale;
 mod sessions;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::empty_settings;
 
 /// The migrations a database of this build has, by name.
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     "m0001_sales",
     "m0001_tenancy",
     "m0002_runtime",
@@ -28,6 +28,7 @@ const MIGRATIONS: [&str; 13] = [
     "m0007_sealed_webhook_secrets",
     "m0008_suppressions",
     "m0009_email_templates",
+    "m0010_mailboxes",
 ];
 
 /// Put the fixture of this backend where `settings` point; its key and ids.

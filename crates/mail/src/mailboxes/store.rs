@@ -1,0 +1,277 @@
+//! Queries for mailboxes. The SMTP password or token is sealed with the master key for
+//! its row (`mailboxes:<id>`) before it is written.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use salesos_platform::{
+    secrets::{self, Keyring, SealedColumn, SecretError},
+    store::Db,
+};
+use sea_orm::{DbErr, FromQueryResult};
+use uuid::Uuid;
+
+use super::{
+    Health, Mailbox, SmtpAuth, SmtpSecurity, SmtpServer, Status, TransportKind, WarmupState,
+    allowance,
+};
+use crate::platform::store::{UniqueKey, exec, find_in_workspace, query::SqlBuilder, statement};
+
+salesos_platform::table! {
+    #[derive(Clone, Debug)]
+    pub struct MailboxRow in "mailboxes" {
+        pub id: Uuid,
+        pub workspace_id: Uuid,
+        pub from_name: String,
+        pub from_address: String,
+        pub reply_to: Option<String>,
+        pub signature: Option<String>,
+        pub transport: String,
+        pub smtp_host: Option<String>,
+        pub smtp_port: Option<i32>,
+        pub smtp_security: Option<String>,
+        pub smtp_auth: Option<String>,
+        pub smtp_username: Option<String>,
+        pub secret: Option<String>,
+        pub daily_cap: i32,
+        pub hourly_cap: i32,
+        pub warmup_start: Option<i32>,
+        pub warmup_step: Option<i32>,
+        pub warmup_started_at: Option<DateTime<Utc>>,
+        pub status: String,
+        pub status_reason: Option<String>,
+        pub last_error: Option<String>,
+        pub last_error_at: Option<DateTime<Utc>>,
+        pub consecutive_failures: i32,
+        pub pause_after_failures: i32,
+        pub last_tested_at: Option<DateTime<Utc>>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
+}
+
+const TABLE: &str = "mailboxes";
+
+/// Where mailboxes keep sealed secrets: the SMTP password or access token.
+pub const SEALED: &[SealedColumn] = &[SealedColumn {
+    table: TABLE,
+    column: "secret",
+}];
+
+/// One mailbox per sending address in a workspace.
+pub const ADDRESS_KEY: UniqueKey = UniqueKey {
+    index: "mailboxes_address",
+    table: TABLE,
+    columns: &["workspace_id", "from_address"],
+};
+
+fn parsed<T: std::str::FromStr>(v: Option<&str>) -> Option<T> {
+    v.and_then(|s| s.parse().ok())
+}
+
+impl MailboxRow {
+    pub fn context(&self) -> String {
+        secrets::context(TABLE, self.id)
+    }
+
+    pub fn seal(&mut self, ring: &Keyring, plain: &str) -> Result<(), SecretError> {
+        self.secret = Some(ring.seal(&self.context(), plain)?);
+        Ok(())
+    }
+
+    /// The stored password or token, opened.
+    pub fn open_secret(&self, ring: &Keyring) -> Result<Option<String>, SecretError> {
+        self.secret
+            .as_deref()
+            .map(|s| ring.open(&self.context(), s).map(|s| s.expose().to_owned()))
+            .transpose()
+    }
+
+    pub fn transport_kind(&self) -> TransportKind {
+        self.transport.parse().unwrap_or(TransportKind::Maildir)
+    }
+
+    pub fn warmup(&self) -> Option<WarmupState> {
+        Some(WarmupState {
+            start: self.warmup_start?,
+            step: self.warmup_step?,
+            started_on: self.warmup_started_at?.date_naive(),
+        })
+    }
+
+    pub fn smtp(&self) -> Option<SmtpServer> {
+        if self.transport_kind() != TransportKind::Smtp {
+            return None;
+        }
+        Some(SmtpServer {
+            host: self.smtp_host.clone()?,
+            port: u16::try_from(self.smtp_port?).ok()?,
+            security: parsed(self.smtp_security.as_deref())?,
+            auth: parsed(self.smtp_auth.as_deref()).unwrap_or(SmtpAuth::Password),
+            username: self.smtp_username.clone(),
+            has_secret: self.secret.is_some(),
+        })
+    }
+
+    pub fn shown(&self, today: NaiveDate) -> Mailbox {
+        let warmup = self.warmup();
+        Mailbox {
+            id: self.id,
+            from_name: self.from_name.clone(),
+            from_address: self.from_address.clone(),
+            reply_to: self.reply_to.clone(),
+            signature: self.signature.clone(),
+            transport: self.transport_kind(),
+            smtp: self.smtp(),
+            daily_cap: self.daily_cap,
+            hourly_cap: self.hourly_cap,
+            allowance_today: allowance(self.daily_cap, warmup.as_ref(), today),
+            warmup,
+            status: self.status.parse().unwrap_or(Status::Error),
+            status_reason: self.status_reason.clone(),
+            health: Health {
+                last_error: self.last_error.clone(),
+                last_error_at: self.last_error_at,
+                consecutive_failures: self.consecutive_failures,
+                pause_after_failures: self.pause_after_failures,
+                last_tested_at: self.last_tested_at,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    pub fn security(&self) -> Option<SmtpSecurity> {
+        parsed(self.smtp_security.as_deref())
+    }
+
+    fn values(&self) -> Vec<sea_orm::Value> {
+        vec![
+            self.id.into(),
+            self.workspace_id.into(),
+            self.from_name.clone().into(),
+            self.from_address.clone().into(),
+            self.reply_to.clone().into(),
+            self.signature.clone().into(),
+            self.transport.clone().into(),
+            self.smtp_host.clone().into(),
+            self.smtp_port.into(),
+            self.smtp_security.clone().into(),
+            self.smtp_auth.clone().into(),
+            self.smtp_username.clone().into(),
+            self.secret.clone().into(),
+            self.daily_cap.into(),
+            self.hourly_cap.into(),
+            self.warmup_start.into(),
+            self.warmup_step.into(),
+            self.warmup_started_at.into(),
+            self.status.clone().into(),
+            self.status_reason.clone().into(),
+            self.last_error.clone().into(),
+            self.last_error_at.into(),
+            self.consecutive_failures.into(),
+            self.pause_after_failures.into(),
+            self.last_tested_at.into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+        ]
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn insert<C: Db>(conn: &C, r: &MailboxRow) -> Result<(), DbErr> {
+    let values = r.values();
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO mailboxes ({}) VALUES ({})",
+            MailboxRow::COLUMNS,
+            placeholders(values.len())
+        ),
+        values,
+    )
+    .await
+    .map(drop)
+}
+
+/// Write every column of `r` but its id, workspace and creation time.
+pub async fn update<C: Db>(conn: &C, r: &MailboxRow) -> Result<(), DbErr> {
+    let mut values = r.values();
+    let columns: Vec<&str> = MailboxRow::COLUMNS.split(", ").collect();
+    // Keep id and workspace_id (the first two) for the WHERE, drop created_at.
+    let id = values.remove(0);
+    let workspace = values.remove(0);
+    let _created = values.remove(values.len() - 2);
+    let settable: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| !matches!(*c, "id" | "workspace_id" | "created_at"))
+        .collect();
+    let set = settable
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = settable.len();
+    values.push(workspace);
+    values.push(id);
+    exec(
+        conn,
+        &format!(
+            "UPDATE mailboxes SET {set} WHERE workspace_id = ${} AND id = ${}",
+            n + 1,
+            n + 2
+        ),
+        values,
+    )
+    .await
+    .map(drop)
+}
+
+pub async fn get<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<MailboxRow>, DbErr> {
+    find_in_workspace(conn, workspace_id, id).await
+}
+
+pub async fn delete<C: Db>(conn: &C, workspace_id: Uuid, id: Uuid) -> Result<u64, DbErr> {
+    exec(
+        conn,
+        "DELETE FROM mailboxes WHERE workspace_id = $1 AND id = $2",
+        vec![workspace_id.into(), id.into()],
+    )
+    .await
+}
+
+/// Newest first, `limit + 1` rows (the extra one says there is a next page).
+pub async fn list<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    status: Option<Status>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<MailboxRow>, DbErr> {
+    let mut b = SqlBuilder::new(&format!(
+        "SELECT {} FROM mailboxes WHERE workspace_id = $1",
+        MailboxRow::COLUMNS
+    ));
+    b.values.push(workspace_id.into());
+    if let Some(s) = status {
+        let p = b.bind(s.as_str());
+        b.push(&format!(" AND status = {p}"));
+    }
+    if let Some(id) = before {
+        let i = b.bind(id);
+        b.push(&format!(" AND id < {i}"));
+    }
+    b.push(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+    let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
+    MailboxRow::find_by_statement(stmt).all(conn).await
+}
