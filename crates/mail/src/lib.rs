@@ -6,6 +6,7 @@
 
 pub mod actions;
 mod area;
+mod changes;
 pub mod mailboxes;
 mod migrations;
 pub mod suppressions;

@@ -20,10 +20,9 @@ use super::{
 use crate::{
     actions::MANAGE_MAILBOXES,
     platform::{
-        audit::{self, Actor, Change},
         auth::Principal,
         error::{Error, FieldError},
-        runtime::{events, topics::Topic},
+        runtime::topics::Topic,
         secrets::SecretError,
         settings::Settings,
         store::{Db, Store, broken_key},
@@ -55,32 +54,10 @@ async fn emit<C: Db>(
     before: Option<&Mailbox>,
     after: Option<&Mailbox>,
 ) -> Result<(), Error> {
-    let Some(shown) = after.or(before) else {
+    let Some(id) = after.or(before).map(|m| m.id) else {
         return Ok(());
     };
-    events::record(
-        conn,
-        principal,
-        topic,
-        "mailbox",
-        shown.id,
-        serde_json::to_value(shown).unwrap_or_default(),
-    )
-    .await?;
-    audit::record(
-        conn,
-        &Actor::from(principal),
-        Change {
-            workspace_id: Some(principal.workspace_id),
-            action: topic.name,
-            entity_type: "mailbox",
-            entity_id: Some(shown.id.to_string()),
-            before: before.and_then(|m| serde_json::to_value(m).ok()),
-            after: after.and_then(|m| serde_json::to_value(m).ok()),
-        },
-    )
-    .await?;
-    Ok(())
+    crate::changes::record(conn, principal, topic, "mailbox", id, before, after).await
 }
 
 fn clean(v: Option<String>) -> Option<String> {

@@ -16,10 +16,9 @@ use super::{
 use crate::{
     actions::WRITE_TEMPLATES,
     platform::{
-        audit::{self, Actor, Change},
         auth::{Principal, store as auth_store},
         error::{Error, FieldError},
-        runtime::{events, topics::Topic},
+        runtime::topics::Topic,
         store::{Db, Store, broken_key},
     },
     topics::{TEMPLATE_CREATED, TEMPLATE_DELETED, TEMPLATE_UPDATED},
@@ -47,32 +46,10 @@ async fn emit<C: Db>(
     before: Option<&Template>,
     after: Option<&Template>,
 ) -> Result<(), Error> {
-    let Some(shown) = after.or(before) else {
+    let Some(id) = after.or(before).map(|m| m.id) else {
         return Ok(());
     };
-    events::record(
-        conn,
-        principal,
-        topic,
-        "template",
-        shown.id,
-        serde_json::to_value(shown).unwrap_or_default(),
-    )
-    .await?;
-    audit::record(
-        conn,
-        &Actor::from(principal),
-        Change {
-            workspace_id: Some(principal.workspace_id),
-            action: topic.name,
-            entity_type: "template",
-            entity_id: Some(shown.id.to_string()),
-            before: before.and_then(|t| serde_json::to_value(t).ok()),
-            after: after.and_then(|t| serde_json::to_value(t).ok()),
-        },
-    )
-    .await?;
-    Ok(())
+    crate::changes::record(conn, principal, topic, "template", id, before, after).await
 }
 
 /// A unique-name violation as a 409, anything else as it is.
