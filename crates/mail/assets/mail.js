@@ -1,6 +1,7 @@
 // The mail pages. Templates: load one into the editor, save it, and preview what a real
 // contact would get while you type (the draft is checked and rendered by the server, not
-// saved). Suppressions: add one, import a CSV file, take one off.
+// saved). Suppressions: add one, import a CSV file, take one off. Mailboxes: add one,
+// test its connection, pause it and set it going again.
 (function () {
   "use strict";
   var csrf = document.body.getAttribute("data-csrf") || "";
@@ -183,6 +184,42 @@
       call("DELETE", "/api/v1/suppressions/" + id)
         .then(function () { var row = $("suppression-" + id); if (row) { row.remove(); } })
         .catch(function (e) { text($("s-error"), e.message); });
+    });
+  });
+
+  // --- Mailboxes -------------------------------------------------------------------
+  var mform = $("mailbox-form");
+  if (mform) {
+    mform.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = { from_name: $("m-name").value, from_address: $("m-address").value };
+      if ($("m-cap").value) { body.daily_cap = Number($("m-cap").value); }
+      if ($("m-warmup-start").value) {
+        body.warmup = { start: Number($("m-warmup-start").value), step: Number($("m-warmup-step").value || 0) };
+      }
+      call("POST", "/api/v1/mailboxes", body)
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { text($("m-error"), e.message); });
+    });
+  }
+  document.querySelectorAll(".m-test").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var id = b.getAttribute("data-id");
+      var out = $("test-" + id);
+      text(out, "testing…");
+      call("POST", "/api/v1/mailboxes/" + id + "/test", {})
+        .then(function (r) {
+          text(out, r.ok ? "ok: " + r.steps.join(", ")
+            : "failed at " + r.error.stage + " (" + r.error.class + "): " + r.error.message);
+        })
+        .catch(function (e) { text(out, e.message); });
+    });
+  });
+  document.querySelectorAll(".m-status-set").forEach(function (b) {
+    b.addEventListener("click", function () {
+      call("PATCH", "/api/v1/mailboxes/" + b.getAttribute("data-id"), { status: b.getAttribute("data-status") })
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { text($("m-error"), e.message); });
     });
   });
 })();

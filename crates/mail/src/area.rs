@@ -51,6 +51,13 @@ impl Area for Mail {
     fn nav(&self) -> &'static [NavEntry] {
         &[
             NavEntry {
+                label: "Mailboxes",
+                href: "/app/mailboxes",
+                key: "mailboxes",
+                order: 390,
+                requires: None,
+            },
+            NavEntry {
                 label: "Templates",
                 href: "/app/templates",
                 key: "templates",
@@ -69,6 +76,10 @@ impl Area for Mail {
 
     fn templates(&self) -> &'static [(&'static str, &'static str)] {
         &[
+            (
+                "mail/mailboxes.html",
+                include_str!("../templates/mail/mailboxes.html"),
+            ),
             (
                 "mail/templates.html",
                 include_str!("../templates/mail/templates.html"),

@@ -1,4 +1,4 @@
-//! The mail pages: templates (an editor with a live preview for a real contact) and the
+//! The mail pages: mailboxes (health and today's allowance, test, pause), templates (an editor with a live preview for a real contact) and the
 //! suppression list (add, import a CSV, export, take off). The pages drive the mail API
 //! from the browser with the session.
 
@@ -12,7 +12,8 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::{
-    actions::{MANAGE_SUPPRESSIONS, WRITE_TEMPLATES},
+    actions::{MANAGE_MAILBOXES, MANAGE_SUPPRESSIONS, WRITE_TEMPLATES},
+    mailboxes,
     platform::{
         auth::Principal,
         state::AppState,
@@ -24,12 +25,31 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/app/mailboxes", get(mailboxes_page))
         .route("/app/templates", get(templates_page))
         .route("/app/suppressions", get(suppressions_page))
 }
 
 /// How many entries a page shows; the rest are a search or an export away.
 const SHOWN: u64 = 200;
+
+async fn mailboxes_page(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Html<String>, PageError> {
+    let all = mailboxes::service::list(&state.store, &principal, None, None, SHOWN).await?;
+    Ok(page(
+        &state,
+        &principal,
+        "mail/mailboxes.html",
+        "mailboxes",
+        context! {
+            mailboxes => to_value(&all),
+            can_manage => principal.role.allows(MANAGE_MAILBOXES),
+        },
+    )
+    .await?)
+}
 
 async fn templates_page(
     State(state): State<AppState>,

@@ -1,5 +1,6 @@
 //! The dashboard in real headless Chromium: sign in, search a contact, open it, edit it;
-//! follow a job; import a file; write a template with its live preview; manage suppressions.
+//! follow a job; import a file; write a template with its live preview; manage suppressions;
+//! add, test and pause a mailbox.
 
 use std::{
     net::TcpListener,
@@ -343,6 +344,55 @@ async fn sign_in_search_open_and_edit_a_contact() {
         "{}",
         quit.body
     );
+
+    // Mailboxes: add one warming up, see today's allowance, test its outbox, pause it.
+    c.goto(&app.url("/app/mailboxes")).await.expect("goto");
+    field("m-name")
+        .await
+        .send_keys("Ada Lovelace")
+        .await
+        .expect("type");
+    field("m-address")
+        .await
+        .send_keys("ada@acme.test")
+        .await
+        .expect("type");
+    field("m-cap").await.clear().await.expect("clear");
+    field("m-cap").await.send_keys("40").await.expect("type");
+    field("m-warmup-start")
+        .await
+        .send_keys("10")
+        .await
+        .expect("type");
+    field("m-warmup-step")
+        .await
+        .send_keys("5")
+        .await
+        .expect("type");
+    field("m-add").await.click().await.expect("add");
+    wait_for_text(&c, "#mailboxes", "10 of 40/day").await;
+    c.find(Locator::Css(".m-test"))
+        .await
+        .expect("test button")
+        .click()
+        .await
+        .expect("test");
+    wait_for_text(&c, ".m-test-result", "ok: outbox").await;
+    c.find(Locator::Css(".m-status-set"))
+        .await
+        .expect("pause button")
+        .click()
+        .await
+        .expect("pause");
+    wait_for_text(&c, ".m-status", "paused").await;
+    let boxes = app.get("/api/v1/mailboxes").await;
+    assert_eq!(boxes.body["data"][0]["status"], "paused", "{}", boxes.body);
+    assert!(
+        boxes.body["data"][0]["health"]["last_tested_at"].is_string(),
+        "{}",
+        boxes.body
+    );
+
     c.close().await.expect("close");
     let grace = app.get("/api/v1/contacts?q=grace").await;
     assert_eq!(grace.body["data"][0]["phone"], "+14155550100");
