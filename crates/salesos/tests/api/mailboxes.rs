@@ -458,3 +458,72 @@ async fn an_smtp_mailbox_logs_in_to_a_real_server_and_a_failure_names_its_step()
         "a test sends nothing"
     );
 }
+
+#[tokio::test]
+async fn the_smtp_transport_hands_a_message_over_byte_for_byte_and_names_a_refusal() {
+    use salesos_mail::mailboxes::{
+        SmtpAuth, SmtpSecurity,
+        transport::{
+            Class, Outgoing, Stage, Transport,
+            smtp::{Smtp, SmtpConfig},
+        },
+    };
+    let server = SmtpServer::start("ada@acme.test", "pw-for-sending", "unused");
+    let config = |secret: &str| SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        security: SmtpSecurity::None,
+        auth: SmtpAuth::Password,
+        username: Some("ada@acme.test".into()),
+        secret: Some(secret.into()),
+        helo: "acme.test".into(),
+        timeout: Duration::from_secs(10),
+    };
+    let smtp = Smtp::new(config("pw-for-sending")).expect("client");
+    // A line that is only a dot, and one starting with one: dot-stuffing must bring both
+    // back as written, not end the message early.
+    let message = b"From: Ada <ada@acme.test>\r\nTo: bob@example.com\r\nSubject: dots\r\n\r\n\
+                    first\r\n.\r\n.hidden line\r\nlast\r\n";
+    let to = vec!["bob@example.com".to_owned(), "carol@example.com".to_owned()];
+    let handed = smtp
+        .send(&Outgoing {
+            key: "email-1",
+            from: "ada@acme.test",
+            to: &to,
+            message,
+        })
+        .await
+        .expect("sent");
+    assert!(handed.receipt.starts_with("250"), "{handed:?}");
+    let mail = server.dir.path().join("mail");
+    let arrived = std::fs::read(mail.join("1.eml")).expect("the message arrived");
+    assert_eq!(
+        String::from_utf8_lossy(&arrived),
+        String::from_utf8_lossy(message)
+    );
+    let envelope: Value =
+        serde_json::from_slice(&std::fs::read(mail.join("1.json")).expect("envelope"))
+            .expect("json");
+    assert_eq!(
+        envelope,
+        json!({"from": "ada@acme.test", "to": ["bob@example.com", "carol@example.com"]})
+    );
+
+    // A refused login is a permanent failure before anything was accepted.
+    let wrong = Smtp::new(config("nope")).expect("client");
+    let err = wrong
+        .send(&Outgoing {
+            key: "email-2",
+            from: "ada@acme.test",
+            to: &to,
+            message,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (err.stage, err.class, err.code),
+        (Stage::Auth, Class::Permanent, Some(535)),
+        "{err}"
+    );
+    assert!(!mail.join("2.eml").exists(), "nothing more arrived");
+}
