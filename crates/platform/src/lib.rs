@@ -16,6 +16,7 @@ pub mod state;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 use salesos_model as model;

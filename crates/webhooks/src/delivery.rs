@@ -221,14 +221,7 @@ impl JobKind for Deliver {
 impl Deliver {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let hooks = settings.section::<WebhookSettings>();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = salesos_platform::tls::client_config()?;
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())

@@ -418,17 +418,12 @@ pub async fn test(
         Err(e) => (false, Vec::new(), Some(e.clone()), Some(e.to_string())),
     };
     let txn = store.write().await?;
-    crate::platform::store::exec(
+    store::record_test(
         &txn,
-        "UPDATE mailboxes SET last_tested_at = $1, \
-         last_error = COALESCE($2, last_error), last_error_at = CASE WHEN $2 IS NULL THEN last_error_at ELSE $1 END \
-         WHERE workspace_id = $3 AND id = $4",
-        vec![
-            tested_at.into(),
-            last_error.into(),
-            principal.workspace_id.into(),
-            id.into(),
-        ],
+        principal.workspace_id,
+        id,
+        tested_at,
+        last_error.as_deref(),
     )
     .await?;
     txn.commit().await?;

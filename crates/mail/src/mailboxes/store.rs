@@ -9,11 +9,12 @@ use salesos_platform::{
 use sea_orm::{DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::{
-    Health, Mailbox, SmtpAuth, SmtpSecurity, SmtpServer, Status, TransportKind, WarmupState,
-    allowance,
+use super::{Health, Mailbox, SmtpAuth, SmtpServer, Status, TransportKind, WarmupState, allowance};
+use crate::platform::store::{
+    UniqueKey, exec, find_in_workspace,
+    query::{SqlBuilder, insert_sql, update_sql},
+    statement,
 };
-use crate::platform::store::{UniqueKey, exec, find_in_workspace, query::SqlBuilder, statement};
 
 salesos_platform::table! {
     #[derive(Clone, Debug)]
@@ -139,14 +140,9 @@ impl MailboxRow {
         }
     }
 
-    pub fn security(&self) -> Option<SmtpSecurity> {
-        parsed(self.smtp_security.as_deref())
-    }
-
-    fn values(&self) -> Vec<sea_orm::Value> {
+    /// The values of [`WRITABLE`], in its order.
+    fn writable_values(&self) -> Vec<sea_orm::Value> {
         vec![
-            self.id.into(),
-            self.workspace_id.into(),
             self.from_name.clone().into(),
             self.from_address.clone().into(),
             self.reply_to.clone().into(),
@@ -170,64 +166,77 @@ impl MailboxRow {
             self.consecutive_failures.into(),
             self.pause_after_failures.into(),
             self.last_tested_at.into(),
-            self.created_at.into(),
-            self.updated_at.into(),
         ]
     }
 }
 
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+/// The columns a change writes: all but the id, the workspace and the two times.
+const WRITABLE: &[&str] = &[
+    "from_name",
+    "from_address",
+    "reply_to",
+    "signature",
+    "transport",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_auth",
+    "smtp_username",
+    "secret",
+    "daily_cap",
+    "hourly_cap",
+    "warmup_start",
+    "warmup_step",
+    "warmup_started_at",
+    "status",
+    "status_reason",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "pause_after_failures",
+    "last_tested_at",
+];
 
 pub async fn insert<C: Db>(conn: &C, r: &MailboxRow) -> Result<(), DbErr> {
-    let values = r.values();
-    exec(
-        conn,
-        &format!(
-            "INSERT INTO mailboxes ({}) VALUES ({})",
-            MailboxRow::COLUMNS,
-            placeholders(values.len())
-        ),
-        values,
-    )
-    .await
-    .map(drop)
+    let mut columns = vec!["id", "workspace_id"];
+    columns.extend_from_slice(WRITABLE);
+    columns.extend(["created_at", "updated_at"]);
+    let mut values: Vec<sea_orm::Value> = vec![r.id.into(), r.workspace_id.into()];
+    values.extend(r.writable_values());
+    values.extend([r.created_at.into(), r.updated_at.into()]);
+    exec(conn, &insert_sql(TABLE, &columns), values)
+        .await
+        .map(drop)
 }
 
 /// Write every column of `r` but its id, workspace and creation time.
 pub async fn update<C: Db>(conn: &C, r: &MailboxRow) -> Result<(), DbErr> {
-    let mut values = r.values();
-    let columns: Vec<&str> = MailboxRow::COLUMNS.split(", ").collect();
-    // Keep id and workspace_id (the first two) for the WHERE, drop created_at.
-    let id = values.remove(0);
-    let workspace = values.remove(0);
-    let _created = values.remove(values.len() - 2);
-    let settable: Vec<&str> = columns
-        .iter()
-        .copied()
-        .filter(|c| !matches!(*c, "id" | "workspace_id" | "created_at"))
-        .collect();
-    let set = settable
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let n = settable.len();
-    values.push(workspace);
-    values.push(id);
+    let mut values = r.writable_values();
+    values.extend([r.updated_at.into(), r.workspace_id.into(), r.id.into()]);
+    exec(conn, &update_sql(TABLE, WRITABLE), values)
+        .await
+        .map(drop)
+}
+
+/// Record a test of the mailbox at `at`, and its error as the last one if it failed.
+pub async fn record_test<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    id: Uuid,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
     exec(
         conn,
-        &format!(
-            "UPDATE mailboxes SET {set} WHERE workspace_id = ${} AND id = ${}",
-            n + 1,
-            n + 2
-        ),
-        values,
+        "UPDATE mailboxes SET last_tested_at = $1, last_error = COALESCE($2, last_error), \
+         last_error_at = CASE WHEN $2 IS NULL THEN last_error_at ELSE $1 END \
+         WHERE workspace_id = $3 AND id = $4",
+        vec![
+            at.into(),
+            error.map(str::to_owned).into(),
+            workspace_id.into(),
+            id.into(),
+        ],
     )
     .await
     .map(drop)

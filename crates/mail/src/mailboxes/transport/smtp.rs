@@ -205,15 +205,8 @@ pub fn dot_stuffed(message: &[u8]) -> Vec<u8> {
 
 impl Smtp {
     pub fn new(config: SmtpConfig) -> Result<Self, TransportError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TransportError::new(Stage::Tls, Class::Permanent, e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = salesos_platform::tls::client_config()
+            .map_err(|e| TransportError::new(Stage::Tls, Class::Permanent, e.to_string()))?;
         Ok(Self {
             config,
             tls: Arc::new(tls),
