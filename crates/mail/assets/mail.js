@@ -1,7 +1,7 @@
 // The mail pages. Templates: load one into the editor, save it, and preview what a real
 // contact would get while you type (the draft is checked and rendered by the server, not
 // saved). Suppressions: add one, import a CSV file, take one off. Mailboxes: add one,
-// test its connection, pause it and set it going again.
+// test its connection, pause it and set it going again. Domains: add one, check its DNS.
 (function () {
   "use strict";
   var csrf = document.body.getAttribute("data-csrf") || "";
@@ -220,6 +220,30 @@
       call("PATCH", "/api/v1/mailboxes/" + b.getAttribute("data-id"), { status: b.getAttribute("data-status") })
         .then(function () { window.location.reload(); })
         .catch(function (e) { text($("m-error"), e.message); });
+    });
+  });
+
+  // --- Sending domains ----------------------------------------------------------------
+  var dform = $("domain-form");
+  if (dform) {
+    dform.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = { domain: $("d-domain").value.trim(), ed25519: $("d-ed25519").checked };
+      if ($("d-selector").value.trim()) { body.dkim_selector = $("d-selector").value.trim(); }
+      if ($("d-spf").value.trim()) { body.spf_include = $("d-spf").value.trim(); }
+      text($("d-error"), "making the DKIM key…");
+      call("POST", "/api/v1/domains", body)
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { text($("d-error"), e.message); });
+    });
+  }
+  document.querySelectorAll(".d-verify").forEach(function (b) {
+    b.addEventListener("click", function () {
+      b.disabled = true;
+      text(b, "checking…");
+      call("POST", "/api/v1/domains/" + b.getAttribute("data-id") + "/verify", {})
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { b.disabled = false; text(b, "Check DNS"); text($("d-error"), e.message); });
     });
   });
 })();

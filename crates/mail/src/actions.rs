@@ -1,4 +1,5 @@
-//! Who may change the suppression list, the templates and the mailboxes.
+//! Who may change the suppression list, the templates, the mailboxes and the sending
+//! domains.
 
 use salesos_platform::auth::{Action, Role::*};
 
@@ -22,5 +23,13 @@ pub const WRITE_TEMPLATES: Action = Action {
 pub const MANAGE_MAILBOXES: Action = Action {
     name: "mailboxes.manage",
     what: "change mailboxes",
+    roles: &[Manager],
+};
+
+/// Add, check and delete sending domains: managers and admins (a domain holds the keys
+/// that sign the workspace's mail).
+pub const MANAGE_DOMAINS: Action = Action {
+    name: "domains.manage",
+    what: "change sending domains",
     roles: &[Manager],
 };

@@ -6,15 +6,25 @@ use salesos_platform::{
     auth::Action,
     runtime::topics::Topic,
     secrets::SealedColumn,
-    settings::Settings,
+    settings::{AnySection, Settings},
     state::AppState,
     store::migrations::Migration,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{actions, mailboxes, migrations, suppressions, templates, topics, ui};
+use crate::{
+    actions, domains, mailboxes, migrations, settings::MailSettings, suppressions, templates,
+    topics, ui,
+};
 
 pub struct Mail;
+
+/// Every sealed column of mail: mailbox passwords and tokens, domains' private keys.
+const SEALED: &[SealedColumn] = &[
+    mailboxes::store::SECRET,
+    domains::store::DKIM_KEY,
+    domains::store::ED25519_KEY,
+];
 
 impl Area for Mail {
     fn name(&self) -> &'static str {
@@ -23,6 +33,10 @@ impl Area for Mail {
 
     fn api_tags(&self) -> &'static [(&'static str, &'static str)] {
         &[
+            (
+                "domains",
+                "Sending domains: DKIM keys, the DNS records to publish, and their check",
+            ),
             (
                 "mailboxes",
                 "Mailboxes: who sends, through which server, how much per day",
@@ -42,6 +56,7 @@ impl Area for Mail {
         suppressions::api::router()
             .merge(templates::api::router())
             .merge(mailboxes::api::router())
+            .merge(domains::api::router())
     }
 
     fn pages(&self) -> Router<AppState> {
@@ -55,6 +70,13 @@ impl Area for Mail {
                 href: "/app/mailboxes",
                 key: "mailboxes",
                 order: 390,
+                requires: None,
+            },
+            NavEntry {
+                label: "Domains",
+                href: "/app/domains",
+                key: "domains",
+                order: 395,
                 requires: None,
             },
             NavEntry {
@@ -79,6 +101,10 @@ impl Area for Mail {
             (
                 "mail/mailboxes.html",
                 include_str!("../templates/mail/mailboxes.html"),
+            ),
+            (
+                "mail/domains.html",
+                include_str!("../templates/mail/domains.html"),
             ),
             (
                 "mail/templates.html",
@@ -108,11 +134,16 @@ impl Area for Mail {
             actions::MANAGE_SUPPRESSIONS,
             actions::WRITE_TEMPLATES,
             actions::MANAGE_MAILBOXES,
+            actions::MANAGE_DOMAINS,
         ]
     }
 
+    fn settings(&self) -> Option<Box<dyn AnySection>> {
+        Some(Box::new(MailSettings::default()))
+    }
+
     fn sealed_columns(&self) -> &'static [SealedColumn] {
-        mailboxes::store::SEALED
+        SEALED
     }
 
     fn topics(&self) -> &'static [Topic] {
@@ -125,6 +156,9 @@ impl Area for Mail {
             topics::MAILBOX_CREATED,
             topics::MAILBOX_UPDATED,
             topics::MAILBOX_DELETED,
+            topics::DOMAIN_CREATED,
+            topics::DOMAIN_CHECKED,
+            topics::DOMAIN_DELETED,
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! Mail out. Today: mailboxes (the sender, its transport, caps, warm-up and health), the suppression list (addresses and whole domains that must never be
+//! Mail out. Today: sending domains (DKIM keys, the DNS records to publish and their
+//! check), mailboxes (the sender, its transport, caps, warm-up and health), the suppression list (addresses and whole domains that must never be
 //! mailed, with why and from where), which the send job checks before every message, and
 //! email templates (minijinja with spintax, checked at save, previewed for a real contact).
 //! Each module has its rules (`mod.rs`), queries (`store`), use cases (`service`) and
@@ -7,8 +8,11 @@
 pub mod actions;
 mod area;
 mod changes;
+pub mod dkim;
+pub mod domains;
 pub mod mailboxes;
 mod migrations;
+pub mod settings;
 pub mod suppressions;
 pub mod templates;
 pub mod topics;

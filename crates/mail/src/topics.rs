@@ -2,7 +2,7 @@
 
 use salesos_platform::runtime::topics::Topic;
 
-use crate::{mailboxes::Mailbox, suppressions::Suppression, templates::Template};
+use crate::{domains::Domain, mailboxes::Mailbox, suppressions::Suppression, templates::Template};
 
 pub const SUPPRESSION_ADDED: Topic = Topic::of::<Suppression>(
     "suppression.added",
@@ -25,3 +25,15 @@ pub const MAILBOX_UPDATED: Topic = Topic::of::<Mailbox>(
     "A mailbox was changed, paused or set going again",
 );
 pub const MAILBOX_DELETED: Topic = Topic::of::<Mailbox>("mailbox.deleted", "A mailbox was deleted");
+pub const DOMAIN_CREATED: Topic = Topic::of::<Domain>(
+    "domain.created",
+    "A sending domain was added and its DKIM key made",
+);
+pub const DOMAIN_CHECKED: Topic = Topic::of::<Domain>(
+    "domain.checked",
+    "A sending domain's DNS records were checked",
+);
+pub const DOMAIN_DELETED: Topic = Topic::of::<Domain>(
+    "domain.deleted",
+    "A sending domain and its keys were deleted",
+);

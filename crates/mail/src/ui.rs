@@ -1,4 +1,4 @@
-//! The mail pages: mailboxes (health and today's allowance, test, pause), templates (an editor with a live preview for a real contact) and the
+//! The mail pages: sending domains (the records to publish and what DNS said), mailboxes (health and today's allowance, test, pause), templates (an editor with a live preview for a real contact) and the
 //! suppression list (add, import a CSV, export, take off). The pages drive the mail API
 //! from the browser with the session.
 
@@ -12,8 +12,8 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::{
-    actions::{MANAGE_MAILBOXES, MANAGE_SUPPRESSIONS, WRITE_TEMPLATES},
-    mailboxes,
+    actions::{MANAGE_DOMAINS, MANAGE_MAILBOXES, MANAGE_SUPPRESSIONS, WRITE_TEMPLATES},
+    domains, mailboxes,
     platform::{
         auth::Principal,
         state::AppState,
@@ -26,6 +26,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app/mailboxes", get(mailboxes_page))
+        .route("/app/domains", get(domains_page))
         .route("/app/templates", get(templates_page))
         .route("/app/suppressions", get(suppressions_page))
 }
@@ -46,6 +47,33 @@ async fn mailboxes_page(
         context! {
             mailboxes => to_value(&all),
             can_manage => principal.role.allows(MANAGE_MAILBOXES),
+        },
+    )
+    .await?)
+}
+
+async fn domains_page(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Html<String>, PageError> {
+    let all = domains::service::list(&state.store, &principal, None, SHOWN).await?;
+    let boxes = mailboxes::service::list(&state.store, &principal, None, None, SHOWN).await?;
+    let mut unconfigured: Vec<String> = boxes
+        .iter()
+        .filter_map(|m| m.from_address.rsplit_once('@').map(|(_, d)| d.to_owned()))
+        .filter(|d| !all.iter().any(|s| s.domain == *d))
+        .collect();
+    unconfigured.sort_unstable();
+    unconfigured.dedup();
+    Ok(page(
+        &state,
+        &principal,
+        "mail/domains.html",
+        "domains",
+        context! {
+            domains => to_value(&all),
+            unconfigured => unconfigured,
+            can_manage => principal.role.allows(MANAGE_DOMAINS),
         },
     )
     .await?)

@@ -52,10 +52,10 @@ salesos_platform::table! {
 const TABLE: &str = "mailboxes";
 
 /// Where mailboxes keep sealed secrets: the SMTP password or access token.
-pub const SEALED: &[SealedColumn] = &[SealedColumn {
+pub const SECRET: SealedColumn = SealedColumn {
     table: TABLE,
     column: "secret",
-}];
+};
 
 /// One mailbox per sending address in a workspace.
 pub const ADDRESS_KEY: UniqueKey = UniqueKey {

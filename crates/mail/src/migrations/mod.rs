@@ -3,6 +3,7 @@
 mod m0008_suppressions;
 mod m0009_email_templates;
 mod m0010_mailboxes;
+mod m0011_sending_domains;
 
 use salesos_platform::store::migrations::Migration;
 
@@ -11,5 +12,6 @@ pub fn all() -> Vec<Box<dyn Migration>> {
         Box::new(m0008_suppressions::Migration),
         Box::new(m0009_email_templates::Migration),
         Box::new(m0010_mailboxes::Migration),
+        Box::new(m0011_sending_domains::Migration),
     ]
 }

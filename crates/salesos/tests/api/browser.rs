@@ -1,6 +1,6 @@
 //! The dashboard in real headless Chromium: sign in, search a contact, open it, edit it;
 //! follow a job; import a file; write a template with its live preview; manage suppressions;
-//! add, test and pause a mailbox.
+//! add, test and pause a mailbox; add a sending domain and check its DNS.
 
 use std::{
     net::TcpListener,
@@ -10,7 +10,10 @@ use std::{
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, eventually, spawn_app};
+use crate::{
+    domains::DnsServer,
+    helpers::{PASSWORD, eventually, spawn_app_with},
+};
 
 struct Driver(Child);
 
@@ -54,6 +57,10 @@ async fn start_driver(path: &str) -> (Driver, u16) {
     (driver, port)
 }
 
+async fn field_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    c.find(Locator::Css(css)).await.expect(css)
+}
+
 async fn wait_for_text(c: &fantoccini::Client, css: &str, want: &str) -> String {
     eventually(&format!("`{css}` to show `{want}`"), || async {
         let el = c.find(Locator::Css(css)).await.ok()?;
@@ -76,7 +83,13 @@ async fn sign_in_search_open_and_edit_a_contact() {
         );
         return;
     };
-    let app = spawn_app().await;
+    // The domain check asks a DNS server of the test's own, never the machine's resolver.
+    let dns = DnsServer::start();
+    let app = spawn_app_with(|s| {
+        s.section_mut::<salesos_mail::settings::MailSettings>()
+            .dns_server = Some(dns.addr);
+    })
+    .await;
     app.contact(json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@engines.test", "title": "Analyst", "company": "Analytical Engines"})).await;
     app.contact(json!({"first_name": "Charles", "last_name": "Babbage", "email": "charles@engines.test", "company": "Analytical Engines"})).await;
 
@@ -392,6 +405,49 @@ async fn sign_in_search_open_and_edit_a_contact() {
         "{}",
         boxes.body
     );
+
+    // Sending domains: the mailbox's domain is flagged until it is added; its records
+    // are shown to publish, and once published the check opens the gate.
+    c.goto(&app.url("/app/domains")).await.expect("goto");
+    wait_for_text(&c, "#d-unconfigured", "acme.test").await;
+    field("d-domain")
+        .await
+        .send_keys("acme.test")
+        .await
+        .expect("type");
+    field("d-add").await.click().await.expect("add");
+    wait_for_text(&c, ".domain .d-state", "not ready: dkim, dmarc").await;
+    assert!(
+        c.find(Locator::Id("d-unconfigured")).await.is_err(),
+        "the domain is set up now"
+    );
+    let domain = app.get("/api/v1/domains").await.body["data"][0].clone();
+    let shown = c
+        .find(Locator::Css(".record-dkim"))
+        .await
+        .expect("dkim row")
+        .text()
+        .await
+        .expect("text");
+    let dkim_value = domain["records"][0]["value"].as_str().expect("value");
+    assert!(
+        shown.contains(dkim_value),
+        "the page shows the key to publish"
+    );
+    dns.publish(
+        &[
+            json!({"name": domain["records"][0]["host"], "type": "TXT", "value": dkim_value}),
+            json!({"name": "_dmarc.acme.test", "type": "TXT", "value": "v=DMARC1; p=none"}),
+        ],
+        &[],
+    );
+    field_css(&c, ".d-verify")
+        .await
+        .click()
+        .await
+        .expect("check");
+    wait_for_text(&c, ".domain .d-state", "ready for bulk").await;
+    wait_for_text(&c, ".record-spf .r-detail", "no SPF record").await;
 
     c.close().await.expect("close");
     let grace = app.get("/api/v1/contacts?q=grace").await;

@@ -11,6 +11,7 @@ mod bus;
 mod cli;
 mod consumers;
 mod contacts;
+mod domains;
 mod helpers;
 mod idempotency;
 mod imports;
