@@ -33,3 +33,10 @@ pub const MANAGE_DOMAINS: Action = Action {
     what: "change sending domains",
     roles: &[Manager],
 };
+
+/// Send emails to contacts: managers and reps.
+pub const SEND_EMAILS: Action = Action {
+    name: "emails.send",
+    what: "send emails",
+    roles: &[Manager, Rep],
+};

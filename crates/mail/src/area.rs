@@ -1,10 +1,12 @@
 //! What mail brings to SalesOS, declared once.
 
+use std::sync::Arc;
+
 use axum::Router;
 use salesos_platform::{
     area::{Area, Asset, NavEntry},
     auth::Action,
-    runtime::topics::Topic,
+    runtime::{topics::Topic, worker::JobHandler},
     secrets::SealedColumn,
     settings::{AnySection, Settings},
     state::AppState,
@@ -13,8 +15,8 @@ use salesos_platform::{
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    actions, domains, mailboxes, migrations, settings::MailSettings, suppressions, templates,
-    topics, ui,
+    actions, domains, emails, mailboxes, migrations, settings::MailSettings, suppressions,
+    templates, topics, ui,
 };
 
 pub struct Mail;
@@ -24,6 +26,7 @@ const SEALED: &[SealedColumn] = &[
     mailboxes::store::SECRET,
     domains::store::DKIM_KEY,
     domains::store::ED25519_KEY,
+    emails::links::LINK_KEY,
 ];
 
 impl Area for Mail {
@@ -36,6 +39,10 @@ impl Area for Mail {
             (
                 "domains",
                 "Sending domains: DKIM keys, the DNS records to publish, and their check",
+            ),
+            (
+                "emails",
+                "Emails: send one, see where it stands and what the server said",
             ),
             (
                 "mailboxes",
@@ -57,10 +64,19 @@ impl Area for Mail {
             .merge(templates::api::router())
             .merge(mailboxes::api::router())
             .merge(domains::api::router())
+            .merge(emails::api::router())
     }
 
     fn pages(&self) -> Router<AppState> {
         ui::router()
+    }
+
+    fn public(&self) -> Router<AppState> {
+        emails::links::router()
+    }
+
+    fn jobs(&self, settings: &Settings) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
+        Ok(vec![Arc::new(emails::job::SendEmail::new(settings))])
     }
 
     fn nav(&self) -> &'static [NavEntry] {
@@ -135,6 +151,7 @@ impl Area for Mail {
             actions::WRITE_TEMPLATES,
             actions::MANAGE_MAILBOXES,
             actions::MANAGE_DOMAINS,
+            actions::SEND_EMAILS,
         ]
     }
 
@@ -159,6 +176,10 @@ impl Area for Mail {
             topics::DOMAIN_CREATED,
             topics::DOMAIN_CHECKED,
             topics::DOMAIN_DELETED,
+            topics::EMAIL_SEND_REQUESTED,
+            topics::EMAIL_SENT,
+            topics::EMAIL_FAILED,
+            topics::EMAIL_UNSUBSCRIBED,
         ]
     }
 }

@@ -10,6 +10,7 @@ mod area;
 mod changes;
 pub mod dkim;
 pub mod domains;
+pub mod emails;
 pub mod mailboxes;
 mod migrations;
 pub mod settings;

@@ -2,7 +2,13 @@
 
 use salesos_platform::runtime::topics::Topic;
 
-use crate::{domains::Domain, mailboxes::Mailbox, suppressions::Suppression, templates::Template};
+use crate::{
+    domains::Domain,
+    emails::{Email, Unsubscribed},
+    mailboxes::Mailbox,
+    suppressions::Suppression,
+    templates::Template,
+};
 
 pub const SUPPRESSION_ADDED: Topic = Topic::of::<Suppression>(
     "suppression.added",
@@ -36,4 +42,18 @@ pub const DOMAIN_CHECKED: Topic = Topic::of::<Domain>(
 pub const DOMAIN_DELETED: Topic = Topic::of::<Domain>(
     "domain.deleted",
     "A sending domain and its keys were deleted",
+);
+pub const EMAIL_SEND_REQUESTED: Topic = Topic::of::<Email>(
+    "email.send_requested",
+    "An email was asked for and its send queued",
+);
+pub const EMAIL_SENT: Topic =
+    Topic::of::<Email>("email.sent", "The mailbox's server accepted an email");
+pub const EMAIL_FAILED: Topic = Topic::of::<Email>(
+    "email.failed",
+    "An email was not sent: refused at send time, refused or bounced by the server, or uncertain",
+);
+pub const EMAIL_UNSUBSCRIBED: Topic = Topic::of::<Unsubscribed>(
+    "email.unsubscribed",
+    "A recipient unsubscribed through an email's link",
 );

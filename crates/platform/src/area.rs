@@ -45,6 +45,12 @@ pub trait Area: Send + Sync {
         Router::new()
     }
 
+    /// Routes anyone may reach without logging in (the links in sent mail), limited per
+    /// client address like the login page.
+    fn public(&self) -> Router<AppState> {
+        Router::new()
+    }
+
     /// Its entries in the dashboard's navigation.
     fn nav(&self) -> &'static [NavEntry] {
         &[]

@@ -346,7 +346,9 @@ fn router(state: AppState, areas: &Areas) -> anyhow::Result<Router> {
             web::require_session,
         ));
 
-    let public = Router::new()
+    let public = areas
+        .iter()
+        .fold(Router::new(), |router, area| router.merge(area.public()))
         .route("/", get(pages::home))
         .route("/health", get(health))
         .route("/ready", get(ready))

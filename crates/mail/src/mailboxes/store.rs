@@ -284,3 +284,49 @@ pub async fn list<C: Db>(
     let stmt = statement(conn.get_database_backend(), &b.sql, b.values);
     MailboxRow::find_by_statement(stmt).all(conn).await
 }
+
+/// A send went through: the mailbox's run of failures ends.
+pub async fn record_send_ok<C: Db>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE mailboxes SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0",
+        vec![id.into()],
+    )
+    .await
+    .map(drop)
+}
+
+/// A send failed because of the mailbox or its server (not the recipient): count it, and
+/// stop the mailbox with the reason once the run reaches its threshold. Whether it stopped.
+pub async fn record_send_failure<C: Db>(
+    conn: &C,
+    id: Uuid,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let reason = format!("stopped after failures in a row; the last: {error}");
+    exec(
+        conn,
+        "UPDATE mailboxes SET consecutive_failures = consecutive_failures + 1, last_error = $1, \
+         last_error_at = $2, \
+         status = CASE WHEN status = 'active' AND consecutive_failures + 1 >= pause_after_failures \
+                  THEN 'error' ELSE status END, \
+         status_reason = CASE WHEN status = 'active' AND consecutive_failures + 1 >= pause_after_failures \
+                  THEN $3 ELSE status_reason END \
+         WHERE id = $4",
+        vec![error.into(), at.into(), reason.into(), id.into()],
+    )
+    .await?;
+    let stmt = statement(
+        conn.get_database_backend(),
+        &format!(
+            "SELECT {} FROM mailboxes WHERE id = $1",
+            MailboxRow::COLUMNS
+        ),
+        vec![id.into()],
+    );
+    Ok(MailboxRow::find_by_statement(stmt)
+        .one(conn)
+        .await?
+        .is_some_and(|m| m.status == Status::Error.as_str()))
+}

@@ -4,6 +4,7 @@ mod m0008_suppressions;
 mod m0009_email_templates;
 mod m0010_mailboxes;
 mod m0011_sending_domains;
+mod m0012_emails;
 
 use salesos_platform::store::migrations::Migration;
 
@@ -13,5 +14,6 @@ pub fn all() -> Vec<Box<dyn Migration>> {
         Box::new(m0009_email_templates::Migration),
         Box::new(m0010_mailboxes::Migration),
         Box::new(m0011_sending_domains::Migration),
+        Box::new(m0012_emails::Migration),
     ]
 }

@@ -299,3 +299,51 @@ pub async fn export(
         }
     }
 }
+
+/// Put `email` on the list because of what the recipient or their server did (an
+/// unsubscribe link, a hard bounce), in the caller's transaction: `source` says where
+/// from (`email:<id>`). An address listed already (or covered by its domain) stays as it
+/// is. Whether it was added.
+pub async fn add_automatic<C: Db>(
+    conn: &C,
+    workspace_id: Uuid,
+    email: &EmailAddress,
+    reason: Reason,
+    source: &str,
+    note: Option<String>,
+) -> Result<bool, Error> {
+    if !store::matching(conn, workspace_id, &covering(email))
+        .await?
+        .is_empty()
+    {
+        return Ok(false);
+    }
+    let row = SuppressionRow {
+        id: conn.new_id(),
+        workspace_id,
+        kind: Kind::Address.as_str().to_owned(),
+        value: email.as_str().to_owned(),
+        reason: reason.as_str().to_owned(),
+        source: source.to_owned(),
+        note,
+        created_by: None,
+        created_at: conn.now(),
+    };
+    if !store::insert_new(conn, &row).await? {
+        return Ok(false);
+    }
+    let shown = row.shown();
+    events::emit(
+        conn,
+        events::NewEvent {
+            workspace_id,
+            event_type: SUPPRESSION_ADDED.name,
+            entity_type: "suppression",
+            entity_id: Some(shown.id.to_string()),
+            source,
+            data: serde_json::to_value(&shown).unwrap_or_default(),
+        },
+    )
+    .await?;
+    Ok(true)
+}

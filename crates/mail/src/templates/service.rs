@@ -404,3 +404,65 @@ pub async fn preview_draft(
         rendered,
     })
 }
+
+/// What an email is written from: a saved template, or a subject and body of its own.
+pub enum EmailSource {
+    Saved(Uuid),
+    Written {
+        subject: String,
+        html: String,
+        text: Option<String>,
+    },
+}
+
+/// Render what an email says for `contact`, as a send renders it: a saved template of the
+/// workspace (a missing one is `template_id`'s error), or a written subject and body
+/// checked as a template's save would check them; spintax seeded with `seed`.
+pub async fn render_email(
+    store: &Store,
+    principal: &Principal,
+    source: EmailSource,
+    contact: &contacts::service::Contact,
+    sender: &Sender,
+    variables: Map<String, Value>,
+    seed: u64,
+) -> Result<Rendered, Error> {
+    let draft = match source {
+        EmailSource::Saved(id) => match find(store.conn(), principal, id).await {
+            Ok(row) => row.draft(),
+            Err(Error::NotFound(_)) => {
+                return Err(Error::invalid(
+                    "template_id",
+                    "no template of this workspace has this id",
+                ));
+            }
+            Err(e) => return Err(e),
+        },
+        EmailSource::Written {
+            subject,
+            html,
+            text,
+        } => {
+            let draft = Draft {
+                name: "email".into(),
+                subject,
+                html,
+                text,
+                variables: variables.keys().cloned().collect(),
+            };
+            checked(draft)?.0
+        }
+    };
+    let ctx = context(
+        store,
+        principal,
+        &draft.variables,
+        contact,
+        sender,
+        variables,
+    )
+    .await?;
+    Renderer::new()
+        .render(draft.parts(), &ctx, seed)
+        .map_err(|e| Error::invalid(e.part, e.message))
+}

@@ -12,6 +12,7 @@ mod cli;
 mod consumers;
 mod contacts;
 mod domains;
+mod emails;
 mod helpers;
 mod idempotency;
 mod imports;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::empty_settings;
 
 /// The migrations a database of this build has, by name.
-const MIGRATIONS: [&str; 15] = [
+const MIGRATIONS: [&str; 16] = [
     "m0001_sales",
     "m0001_tenancy",
     "m0002_runtime",
@@ -30,6 +30,7 @@ const MIGRATIONS: [&str; 15] = [
     "m0009_email_templates",
     "m0010_mailboxes",
     "m0011_sending_domains",
+    "m0012_emails",
 ];
 
 /// Put the fixture of this backend where `settings` point; its key and ids.

@@ -469,14 +469,14 @@ async fn webhook_input_is_validated_and_admin_only() {
     let unknown = app
         .post(
             "/api/v1/webhooks",
-            json!({"url": "https://hooks.example.com/x", "events": ["email.sent"]}),
+            json!({"url": "https://hooks.example.com/x", "events": ["meeting.booked"]}),
         )
         .await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(unknown.problem_fields(), ["events[0]"]);
     let said = unknown.body["errors"][0]["message"].as_str().unwrap_or("");
     assert!(
-        said.contains("email.sent") && said.contains("contact.created, contact.deleted"),
+        said.contains("meeting.booked") && said.contains("contact.created, contact.deleted"),
         "{said}"
     );
     let none = app
