@@ -2,6 +2,7 @@
 // contact would get while you type (the draft is checked and rendered by the server, not
 // saved). Suppressions: add one, import a CSV file, take one off. Mailboxes: add one,
 // test its connection, pause it and set it going again. Domains: add one, check its DNS.
+// Emails: send a template to a contact found by address.
 (function () {
   "use strict";
   var csrf = document.body.getAttribute("data-csrf") || "";
@@ -246,4 +247,24 @@
         .catch(function (e) { b.disabled = false; text(b, "Check DNS"); text($("d-error"), e.message); });
     });
   });
+
+  // --- Emails -------------------------------------------------------------------------
+  var eform = $("email-form");
+  if (eform) {
+    eform.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var address = $("e-contact").value.trim();
+      text($("e-error"), "");
+      call("GET", "/api/v1/contacts?q=" + encodeURIComponent(address) + "&limit=20")
+        .then(function (page) {
+          var found = (page.data || []).filter(function (c) { return (c.email || "").toLowerCase() === address.toLowerCase(); });
+          if (!found.length) { throw new Error("no contact has the address " + address); }
+          return call("POST", "/api/v1/emails/send", {
+            contact_id: found[0].id, mailbox_id: $("e-mailbox").value, template_id: $("e-template").value
+          });
+        })
+        .then(function () { window.location.reload(); })
+        .catch(function (e) { text($("e-error"), e.message); });
+    });
+  }
 })();

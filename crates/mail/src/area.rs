@@ -82,6 +82,13 @@ impl Area for Mail {
     fn nav(&self) -> &'static [NavEntry] {
         &[
             NavEntry {
+                label: "Emails",
+                href: "/app/emails",
+                key: "emails",
+                order: 385,
+                requires: None,
+            },
+            NavEntry {
                 label: "Mailboxes",
                 href: "/app/mailboxes",
                 key: "mailboxes",
@@ -117,6 +124,10 @@ impl Area for Mail {
             (
                 "mail/mailboxes.html",
                 include_str!("../templates/mail/mailboxes.html"),
+            ),
+            (
+                "mail/emails.html",
+                include_str!("../templates/mail/emails.html"),
             ),
             (
                 "mail/domains.html",

@@ -1,4 +1,4 @@
-//! The mail pages: sending domains (the records to publish and what DNS said), mailboxes (health and today's allowance, test, pause), templates (an editor with a live preview for a real contact) and the
+//! The mail pages: emails (send one, where each stands), sending domains (the records to publish and what DNS said), mailboxes (health and today's allowance, test, pause), templates (an editor with a live preview for a real contact) and the
 //! suppression list (add, import a CSV, export, take off). The pages drive the mail API
 //! from the browser with the session.
 
@@ -12,8 +12,10 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::{
-    actions::{MANAGE_DOMAINS, MANAGE_MAILBOXES, MANAGE_SUPPRESSIONS, WRITE_TEMPLATES},
-    domains, mailboxes,
+    actions::{
+        MANAGE_DOMAINS, MANAGE_MAILBOXES, MANAGE_SUPPRESSIONS, SEND_EMAILS, WRITE_TEMPLATES,
+    },
+    domains, emails, mailboxes,
     platform::{
         auth::Principal,
         state::AppState,
@@ -26,6 +28,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app/mailboxes", get(mailboxes_page))
+        .route("/app/emails", get(emails_page))
         .route("/app/domains", get(domains_page))
         .route("/app/templates", get(templates_page))
         .route("/app/suppressions", get(suppressions_page))
@@ -47,6 +50,28 @@ async fn mailboxes_page(
         context! {
             mailboxes => to_value(&all),
             can_manage => principal.role.allows(MANAGE_MAILBOXES),
+        },
+    )
+    .await?)
+}
+
+async fn emails_page(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Html<String>, PageError> {
+    let all = emails::service::list(&state.store, &principal, None, None, None, SHOWN).await?;
+    let boxes = mailboxes::service::list(&state.store, &principal, None, None, SHOWN).await?;
+    let templates = templates::service::list(&state.store, &principal, None, None, SHOWN).await?;
+    Ok(page(
+        &state,
+        &principal,
+        "mail/emails.html",
+        "emails",
+        context! {
+            emails => to_value(&all),
+            mailboxes => to_value(&boxes),
+            templates => to_value(&templates),
+            can_send => principal.role.allows(SEND_EMAILS),
         },
     )
     .await?)

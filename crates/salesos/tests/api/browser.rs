@@ -1,6 +1,6 @@
 //! The dashboard in real headless Chromium: sign in, search a contact, open it, edit it;
 //! follow a job; import a file; write a template with its live preview; manage suppressions;
-//! add, test and pause a mailbox; add a sending domain and check its DNS.
+//! add, test and pause a mailbox; add a sending domain and check its DNS; send an email.
 
 use std::{
     net::TcpListener,
@@ -88,6 +88,7 @@ async fn sign_in_search_open_and_edit_a_contact() {
     let app = spawn_app_with(|s| {
         s.section_mut::<salesos_mail::settings::MailSettings>()
             .dns_server = Some(dns.addr);
+        s.public_url = Some("https://salesos.acme.test".into());
     })
     .await;
     app.contact(json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@engines.test", "title": "Analyst", "company": "Analytical Engines"})).await;
@@ -448,6 +449,38 @@ async fn sign_in_search_open_and_edit_a_contact() {
         .expect("check");
     wait_for_text(&c, ".domain .d-state", "ready for bulk").await;
     wait_for_text(&c, ".record-spf .r-detail", "no SPF record").await;
+
+    // Emails: set the mailbox going again and send the template to Ada from the page; it
+    // goes through the outbox, signed by the domain just verified.
+    let mailbox_id = boxes.body["data"][0]["id"].as_str().expect("id").to_owned();
+    let resumed = app
+        .patch(
+            &format!("/api/v1/mailboxes/{mailbox_id}"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(resumed.body["status"], "active", "{}", resumed.body);
+    c.goto(&app.url("/app/emails")).await.expect("goto");
+    field("e-contact")
+        .await
+        .send_keys("ada@engines.test")
+        .await
+        .expect("type");
+    field("e-send").await.click().await.expect("send");
+    wait_for_text(&c, "#emails", "For Analytical Engines").await;
+    let sent = eventually("the email to be sent", || async {
+        let e = app.get("/api/v1/emails").await.body["data"][0].clone();
+        (e["status"] == "sent").then_some(e)
+    })
+    .await;
+    assert_eq!(sent["to"], "ada@engines.test", "{sent}");
+    assert_eq!(
+        sent["warnings"],
+        json!([]),
+        "signed, and the links have a public URL: {sent}"
+    );
+    c.refresh().await.expect("refresh");
+    wait_for_text(&c, "#emails .e-status", "sent").await;
 
     c.close().await.expect("close");
     let grace = app.get("/api/v1/contacts?q=grace").await;
