@@ -537,3 +537,87 @@ async fn bad_requests_name_the_field_and_emails_stay_in_their_workspace() {
     let listed = app.call(Method::GET, "/api/v1/emails", &other, None).await;
     assert_eq!(listed.body["data"], json!([]));
 }
+
+#[tokio::test]
+async fn two_nodes_running_the_same_send_jobs_at_once_deliver_each_email_once() {
+    use salesos_platform::runtime::{
+        jobs::Job,
+        worker::{JobContext, JobHandler},
+    };
+    use salesos_platform::store::Table;
+    use sea_orm::FromQueryResult;
+
+    let dns = DnsServer::start();
+    let smtp = SmtpServer::start("ada", "pw", "");
+    let app = app_with(&dns).await;
+    let mailbox = sender(
+        &app,
+        &dns,
+        &smtp,
+        json!({"daily_cap": 500, "hourly_cap": 500}),
+    )
+    .await;
+    // Due in an hour, so this app's own worker leaves them to the two "nodes" below.
+    let later = (app.clock.now() + chrono::Duration::hours(1)).to_rfc3339();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let c = app
+            .contact(json!({"first_name": format!("P{i}"), "email": format!("p{i}@example.test")}))
+            .await;
+        let e = send(
+            &app,
+            json!({"contact_id": c["id"], "mailbox_id": mailbox, "subject": "Hello", "html": "<p>Hi</p>",
+                   "scheduled_for": later}),
+        )
+        .await;
+        ids.push(e["id"].as_str().expect("id").to_owned());
+    }
+    let conn = app.store.conn();
+    let jobs = Job::find_by_statement(salesos_platform::store::statement(
+        sea_orm::ConnectionTrait::get_database_backend(conn),
+        &format!("SELECT {} FROM jobs WHERE kind = 'mail.send'", Job::COLUMNS),
+        vec![],
+    ))
+    .all(conn)
+    .await
+    .expect("jobs");
+    assert_eq!(jobs.len(), ids.len());
+    let settings = app.settings.clone();
+    let node = |job: Job| {
+        let store = app.store.clone();
+        let settings = settings.clone();
+        async move {
+            let handler = salesos_mail::emails::job::SendEmail::new(&settings);
+            handler.run(&JobContext::new(job, store)).await
+        }
+    };
+    // Each job run by two nodes at the same moment, then once more after.
+    let runs = jobs.iter().map(|j| {
+        let (a, b) = (node(j.clone()), node(j.clone()));
+        async move { tokio::join!(a, b) }
+    });
+    futures_util::future::join_all(runs).await;
+    for j in &jobs {
+        node(j.clone()).await;
+    }
+    for id in &ids {
+        let e = app.get(&format!("/api/v1/emails/{id}")).await.body;
+        assert_eq!(e["status"], "sent", "{e}");
+        assert_eq!(e["attempts"], 1, "claimed once: {e}");
+    }
+    let mail = arrived(smtp.dir.path());
+    assert_eq!(mail.len(), ids.len(), "each email arrived exactly once");
+    let mut tos: Vec<String> = (1..=ids.len())
+        .map(|n| {
+            let env: Value = serde_json::from_str(
+                &std::fs::read_to_string(smtp.dir.path().join("mail").join(format!("{n}.json")))
+                    .expect("env"),
+            )
+            .expect("json");
+            env["to"][0].as_str().expect("to").to_owned()
+        })
+        .collect();
+    tos.sort();
+    tos.dedup();
+    assert_eq!(tos.len(), ids.len(), "no recipient got two");
+}
