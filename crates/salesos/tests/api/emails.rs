@@ -621,3 +621,67 @@ async fn two_nodes_running_the_same_send_jobs_at_once_deliver_each_email_once() 
     tos.dedup();
     assert_eq!(tos.len(), ids.len(), "no recipient got two");
 }
+
+#[tokio::test]
+async fn a_connection_lost_before_the_message_is_retried_and_after_it_is_never_sent_again() {
+    let dns = DnsServer::start();
+    let smtp = SmtpServer::start("ada", "pw", "");
+    let app = app_with(&dns).await;
+    let mailbox = sender(&app, &dns, &smtp, json!({})).await;
+    let early = app
+        .contact(json!({"first_name": "Early", "email": "droprcpt@example.test"}))
+        .await;
+    let late = app
+        .contact(json!({"first_name": "Late", "email": "dropdata@example.test"}))
+        .await;
+    let body = |c: &Value| json!({"contact_id": c["id"], "mailbox_id": mailbox, "subject": "Hello", "html": "<p>Hi</p>"});
+
+    // Dropped at RCPT: nothing was taken, so it is tried again and arrives once.
+    let e = send(&app, body(&early)).await;
+    let eid = e["id"].as_str().expect("id").to_owned();
+    let waiting = eventually("the drop to be recorded", || async {
+        let e = app.get(&format!("/api/v1/emails/{eid}")).await.body;
+        (e["status"] == "scheduled" && e["attempts"] == 1).then_some(e)
+    })
+    .await;
+    assert!(
+        waiting["status_reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("will try again"),
+        "{waiting}"
+    );
+    app.advance(Duration::from_secs(30));
+    assert_eq!(settled_email(&app, &eid).await["status"], "sent");
+
+    // Dropped after the whole message: the server took it, SalesOS cannot know; it is
+    // `uncertain` and not sent again, however long one waits.
+    let l = send(&app, body(&late)).await;
+    let lid = l["id"].as_str().expect("id").to_owned();
+    let u = settled_email(&app, &lid).await;
+    assert_eq!(u["status"], "uncertain", "{u}");
+    assert!(
+        u["status_reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("accepted (uncertain)"),
+        "{u}"
+    );
+    app.advance(Duration::from_secs(3600));
+    app.settled().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/emails/{lid}")).await.body["attempts"],
+        1
+    );
+    let tos: Vec<String> = arrived(smtp.dir.path())
+        .iter()
+        .map(|m| {
+            header(&String::from_utf8_lossy(m), "To")
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tos.len(), 2, "{tos:?}");
+    assert_eq!(tos.iter().filter(|t| t.contains("dropdata")).count(), 1);
+    assert_eq!(tos.iter().filter(|t| t.contains("droprcpt")).count(), 1);
+}
