@@ -260,7 +260,8 @@
           var found = (page.data || []).filter(function (c) { return (c.email || "").toLowerCase() === address.toLowerCase(); });
           if (!found.length) { throw new Error("no contact has the address " + address); }
           return call("POST", "/api/v1/emails/send", {
-            contact_id: found[0].id, mailbox_id: $("e-mailbox").value, template_id: $("e-template").value
+            contact_id: found[0].id, mailbox_id: $("e-mailbox").value, template_id: $("e-template").value,
+            track_opens: $("e-opens").checked, track_clicks: $("e-clicks").checked
           });
         })
         .then(function () { window.location.reload(); })

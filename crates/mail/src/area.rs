@@ -191,6 +191,8 @@ impl Area for Mail {
             topics::EMAIL_SENT,
             topics::EMAIL_FAILED,
             topics::EMAIL_UNSUBSCRIBED,
+            topics::EMAIL_OPENED,
+            topics::EMAIL_CLICKED,
         ]
     }
 }

@@ -4,7 +4,7 @@ use salesos_platform::runtime::topics::Topic;
 
 use crate::{
     domains::Domain,
-    emails::{Email, Unsubscribed},
+    emails::{Email, Engaged, Unsubscribed},
     mailboxes::Mailbox,
     suppressions::Suppression,
     templates::Template,
@@ -56,4 +56,12 @@ pub const EMAIL_FAILED: Topic = Topic::of::<Email>(
 pub const EMAIL_UNSUBSCRIBED: Topic = Topic::of::<Unsubscribed>(
     "email.unsubscribed",
     "A recipient unsubscribed through an email's link",
+);
+pub const EMAIL_OPENED: Topic = Topic::of::<Engaged>(
+    "email.opened",
+    "A person opened an email for the first time (image proxies do not count)",
+);
+pub const EMAIL_CLICKED: Topic = Topic::of::<Engaged>(
+    "email.clicked",
+    "A person clicked a link of an email for the first time (scanners do not count)",
 );

@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Email, EmailDetail, EmailStatus, SendRequest, service};
+use super::{Email, EmailDetail, EmailStatus, SendRequest, Tracking, service};
 use crate::platform::{
     auth::Principal,
     error::Error,
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send))
         .routes(routes!(list))
         .routes(routes!(get))
+        .routes(routes!(tracking))
 }
 
 const SORT: &str = "-created_at";
@@ -96,4 +97,16 @@ async fn get(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<EmailDetail>, Error> {
     Ok(Json(service::get(&state.store, &principal, id).await?))
+}
+
+/// What happened after it went: sent, opened and clicked by a person (image proxies and
+/// link scanners are told apart, with why), unsubscribed, bounced; and every hit.
+#[utoipa::path(get, path = "/api/v1/emails/{id}/tracking", tag = "emails", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Tracking), (status = 404, body = Problem)), security(("api_key" = [])))]
+async fn tracking(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Tracking>, Error> {
+    Ok(Json(service::tracking(&state.store, &principal, id).await?))
 }

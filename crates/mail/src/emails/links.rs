@@ -45,12 +45,22 @@ pub const LINK_KEY: SealedColumn = SealedColumn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     Unsubscribe,
+    /// The open pixel.
+    Open,
+    /// The email's link number `n`.
+    Click(u16),
 }
 
 impl Purpose {
-    fn byte(self) -> u8 {
+    fn bytes(self) -> Vec<u8> {
         match self {
-            Purpose::Unsubscribe => b'u',
+            Purpose::Unsubscribe => vec![b'u'],
+            Purpose::Open => vec![b'o'],
+            Purpose::Click(n) => {
+                let mut v = vec![b'c'];
+                v.extend_from_slice(&n.to_be_bytes());
+                v
+            }
         }
     }
 }
@@ -98,7 +108,7 @@ async fn read_key<C: Db>(conn: &C, workspace_id: Uuid) -> Result<Option<KeyRow>,
 }
 
 fn signed(key: &hmac::Key, purpose: Purpose, email_id: Uuid) -> Vec<u8> {
-    let mut data = vec![purpose.byte()];
+    let mut data = purpose.bytes();
     data.extend_from_slice(email_id.as_bytes());
     let tag = hmac::sign(key, &data);
     data.extend_from_slice(tag.as_ref().get(..16).unwrap_or_default());
@@ -110,13 +120,26 @@ pub fn token(key: &hmac::Key, purpose: Purpose, email_id: Uuid) -> String {
     B64.encode(signed(key, purpose, email_id))
 }
 
-/// The email a token names, if it decodes; its signature is checked with [`verify`].
+/// The email a token of `purpose` names, if it decodes; its signature is checked with
+/// [`verify`].
 pub fn email_of(token: &str, purpose: Purpose) -> Option<Uuid> {
     let raw = B64.decode(token).ok()?;
-    if raw.len() != 33 || raw.first() != Some(&purpose.byte()) {
+    let head = purpose.bytes();
+    if raw.len() != head.len() + 32 || !raw.starts_with(&head) {
         return None;
     }
-    Uuid::from_slice(raw.get(1..17)?).ok()
+    Uuid::from_slice(raw.get(head.len()..head.len() + 16)?).ok()
+}
+
+/// What a tracking token is for and the email it names: the pixel or a link.
+pub fn tracked(token: &str) -> Option<(Purpose, Uuid)> {
+    let raw = B64.decode(token).ok()?;
+    let purpose = match (raw.first(), raw.get(1..3)) {
+        (Some(b'o'), _) => Purpose::Open,
+        (Some(b'c'), Some(n)) => Purpose::Click(u16::from_be_bytes([*n.first()?, *n.get(1)?])),
+        _ => return None,
+    };
+    Some((purpose, email_of(token, purpose)?))
 }
 
 /// Whether `token` is the one `key` makes for `email_id` (constant time).
@@ -134,9 +157,12 @@ pub fn verify(key: &hmac::Key, token: &str, purpose: Purpose, email_id: Uuid) ->
             == 0
 }
 
-/// Routes anyone may reach: the unsubscribe page and its one-click POST.
+/// Routes anyone may reach: the unsubscribe page and its one-click POST, the open pixel
+/// and the tracked links.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/u/{token}", get(page).post(unsubscribe))
+    Router::new()
+        .route("/u/{token}", get(page).post(unsubscribe))
+        .merge(super::tracking::router())
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -303,5 +329,14 @@ mod tests {
         }
         assert!(!verify(&key, &B64.encode(forged), Purpose::Unsubscribe, id));
         assert_eq!(email_of("not a token", Purpose::Unsubscribe), None);
+        let click = token(&key, Purpose::Click(7), id);
+        assert_eq!(tracked(&click), Some((Purpose::Click(7), id)));
+        assert!(verify(&key, &click, Purpose::Click(7), id));
+        assert!(!verify(&key, &click, Purpose::Click(8), id));
+        assert_eq!(
+            tracked(&token(&key, Purpose::Open, id)),
+            Some((Purpose::Open, id))
+        );
+        assert_eq!(tracked(&t), None, "an unsubscribe token tracks nothing");
     }
 }

@@ -11,6 +11,7 @@ pub mod links;
 pub mod mime;
 pub mod service;
 pub mod store;
+pub mod tracking;
 
 use chrono::{DateTime, Utc};
 use salesos_model::text_enum;
@@ -131,6 +132,42 @@ pub struct EmailDetail {
     pub email: Email,
     pub html: String,
     pub text: String,
+}
+
+/// What happened to an email after it went: seed 002's tracking answer, with every hit
+/// and its classification.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Tracking {
+    pub email_id: Uuid,
+    pub status: EmailStatus,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The first open by a person (proxies and scanners do not count).
+    pub opened_at: Option<DateTime<Utc>>,
+    /// The first click by a person.
+    pub clicked_at: Option<DateTime<Utc>>,
+    pub unsubscribed: bool,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub bounced: bool,
+    pub bounced_at: Option<DateTime<Utc>>,
+    /// The server's refusal, for a bounce.
+    pub bounce_code: Option<i32>,
+    pub bounce_enhanced: Option<String>,
+    pub bounce_reply: Option<String>,
+    pub human_opens: usize,
+    pub human_clicks: usize,
+    /// Hits by image proxies and scanners, kept apart.
+    pub machine_hits: usize,
+    pub hits: Vec<tracking::Hit>,
+}
+
+/// What `email.opened` and `email.clicked` carry: a person's first open or click.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Engaged {
+    pub email_id: Uuid,
+    pub contact_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// The link, for a click.
+    pub url: Option<String>,
 }
 
 /// What `email.unsubscribed` carries.

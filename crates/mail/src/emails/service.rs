@@ -12,6 +12,7 @@ use super::{
     links::{self, Purpose},
     provider_of,
     store::{self, EmailRow},
+    tracking,
 };
 use crate::{
     actions::SEND_EMAILS,
@@ -187,8 +188,21 @@ pub async fn request(
         .await
         .map_err(Error::Internal)?;
     let unsubscribe = format!("{base}/u/{}", links::token(&key, Purpose::Unsubscribe, id));
+    let track_opens = input.track_opens.unwrap_or(false);
+    let track_clicks = input.track_clicks.unwrap_or(false);
+    let (mut body, tracked_links) = if track_clicks {
+        tracking::rewrite_links(&rendered.html, &base, |n| {
+            links::token(&key, Purpose::Click(n), id)
+        })
+    } else {
+        (rendered.html.clone(), Vec::new())
+    };
+    if track_opens {
+        let url = format!("{base}/t/o/{}", links::token(&key, Purpose::Open, id));
+        body = tracking::with_pixel(&body, &url);
+    }
     let (html, text) = with_footer(
-        &rendered.html,
+        &body,
         &rendered.text,
         mailbox.signature.as_deref(),
         &unsubscribe,
@@ -215,8 +229,8 @@ pub async fn request(
         html,
         body_text: text,
         message_id: format!("{}@{from_domain}", id.simple()),
-        track_opens: false,
-        track_clicks: false,
+        track_opens,
+        track_clicks,
         status: EmailStatus::Scheduled.as_str().to_owned(),
         status_reason: None,
         warnings: warning.map(|w| serde_json::json!([w]).to_string()),
@@ -228,10 +242,13 @@ pub async fn request(
         smtp_reply: None,
         bounced_at: None,
         unsubscribed_at: None,
+        opened_at: None,
+        clicked_at: None,
         created_at: now,
         updated_at: now,
     };
     store::insert(&txn, &row).await?;
+    tracking::insert_links(&txn, id, &tracked_links).await?;
     let mut job = NewJob::of::<SendEmail>(&EmailRef { email_id: id });
     job.workspace_id = Some(principal.workspace_id);
     job.run_at = Some(scheduled_for);
@@ -261,6 +278,40 @@ async fn find<C: Db>(conn: &C, principal: &Principal, id: Uuid) -> Result<EmailR
 
 pub async fn get(store: &Store, principal: &Principal, id: Uuid) -> Result<EmailDetail, Error> {
     Ok(find(store.conn(), principal, id).await?.detail())
+}
+
+/// Where an email stands after it went, with every hit and its classification.
+pub async fn tracking(
+    store: &Store,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<super::Tracking, Error> {
+    let row = find(store.conn(), principal, id).await?;
+    let hits = tracking::hits(store.conn(), id).await?;
+    let human = |kind: &str| {
+        hits.iter()
+            .filter(|h| h.kind == kind && h.class == "human")
+            .count()
+    };
+    let bounced = row.bounced_at.is_some();
+    Ok(super::Tracking {
+        email_id: row.id,
+        status: row.status(),
+        sent_at: row.sent_at,
+        opened_at: row.opened_at,
+        clicked_at: row.clicked_at,
+        unsubscribed: row.unsubscribed_at.is_some(),
+        unsubscribed_at: row.unsubscribed_at,
+        bounced,
+        bounced_at: row.bounced_at,
+        bounce_code: row.smtp_code.filter(|_| bounced),
+        bounce_enhanced: row.smtp_enhanced.clone().filter(|_| bounced),
+        bounce_reply: row.smtp_reply.clone().filter(|_| bounced),
+        human_opens: human("open"),
+        human_clicks: human("click"),
+        machine_hits: hits.iter().filter(|h| h.class != "human").count(),
+        hits,
+    })
 }
 
 pub async fn list(

@@ -43,6 +43,8 @@ salesos_platform::table! {
         pub smtp_reply: Option<String>,
         pub bounced_at: Option<DateTime<Utc>>,
         pub unsubscribed_at: Option<DateTime<Utc>>,
+        pub opened_at: Option<DateTime<Utc>>,
+        pub clicked_at: Option<DateTime<Utc>>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }

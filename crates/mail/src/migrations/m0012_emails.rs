@@ -1,6 +1,7 @@
 //! Emails: one row per message, what it says (rendered once, so a retry sends the same
 //! bytes), where it stands, and the server's answer; and the counters each mailbox's
-//! caps are taken from, one row per mailbox and hour or day; and each workspace's key
+//! caps are taken from; the links of tracked emails and every hit on them, raw and
+//! classified; one row per mailbox and hour or day; and each workspace's key
 //! for the links in its mail (sealed; it outlives master key rotations, so old links work).
 
 use salesos_platform::store::migrations::{Migration as Step, Schema};
@@ -37,6 +38,8 @@ CREATE TABLE emails (
     smtp_reply text,
     bounced_at {ts},
     unsubscribed_at {ts},
+    opened_at {ts},
+    clicked_at {ts},
     created_at {ts} NOT NULL,
     updated_at {ts} NOT NULL
 );
@@ -50,6 +53,27 @@ CREATE TABLE mailbox_usage (
     used integer NOT NULL,
     PRIMARY KEY (mailbox_id, period, starts_at)
 );
+CREATE TABLE email_links (
+    email_id {uuid} NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+    idx integer NOT NULL,
+    url text NOT NULL,
+    PRIMARY KEY (email_id, idx)
+);
+CREATE TABLE email_hits (
+    id {uuid} PRIMARY KEY,
+    workspace_id {uuid} NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    email_id {uuid} NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+    kind text NOT NULL,
+    link_idx integer,
+    url text,
+    at {ts} NOT NULL,
+    ip text NOT NULL,
+    user_agent text,
+    method text NOT NULL,
+    class text NOT NULL,
+    reason text NOT NULL
+);
+CREATE INDEX email_hits_email ON email_hits (email_id, at);
 CREATE TABLE mail_link_keys (
     id {uuid} PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
     secret text NOT NULL,

@@ -107,6 +107,14 @@ fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
         .map(|l| l[name.len() + 1..].trim())
 }
 
+/// The path with one character of its token's signature changed (to another one, always).
+fn forge(path: &str) -> String {
+    let at = path.len() - 5;
+    let was = &path[at..at + 1];
+    let now = if was == "A" { "B" } else { "A" };
+    format!("{}{now}{}", &path[..at], &path[at + 1..])
+}
+
 fn dkimpy(message: &[u8], dns: &DnsServer) -> Value {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("m.eml");
@@ -257,7 +265,7 @@ async fn an_email_arrives_signed_and_one_click_unsubscribes_before_the_next_send
     assert_eq!(check.body["suppressed"], false, "{}", check.body);
 
     // A forged token is no link at all.
-    let forged = format!("{}A", &path[..path.len() - 1]);
+    let forged = forge(path);
     let bad = client
         .post(app.url(&forged))
         .body("List-Unsubscribe=One-Click")
@@ -544,7 +552,6 @@ async fn two_nodes_running_the_same_send_jobs_at_once_deliver_each_email_once() 
         jobs::Job,
         worker::{JobContext, JobHandler},
     };
-    use salesos_platform::store::Table;
     use sea_orm::FromQueryResult;
 
     let dns = DnsServer::start();
@@ -684,4 +691,138 @@ async fn a_connection_lost_before_the_message_is_retried_and_after_it_is_never_s
     assert_eq!(tos.len(), 2, "{tos:?}");
     assert_eq!(tos.iter().filter(|t| t.contains("dropdata")).count(), 1);
     assert_eq!(tos.iter().filter(|t| t.contains("droprcpt")).count(), 1);
+}
+
+#[tokio::test]
+async fn opens_and_clicks_count_people_and_keep_proxies_and_scanners_apart() {
+    let dns = DnsServer::start();
+    let app = app_with(&dns).await;
+    let m = app
+        .post(
+            "/api/v1/mailboxes",
+            json!({"from_name": "Ada", "from_address": "ada@acme.test"}),
+        )
+        .await;
+    let bob = app
+        .contact(json!({"first_name": "Bob", "email": "bob@example.test"}))
+        .await;
+    let e = send(
+        &app,
+        json!({"contact_id": bob["id"], "mailbox_id": m.body["id"], "subject": "Links",
+               "html": "<p><a href=\"https://acme.test/pricing?plan=pro&amp;seats=5\">Pricing</a> \
+                        <a href=\"https://acme.test/demo\">Demo</a> <a href=\"mailto:ada@acme.test\">Write</a></p>",
+               "track_opens": true, "track_clicks": true}),
+    )
+    .await;
+    let id = e["id"].as_str().expect("id").to_owned();
+    assert_eq!(settled_email(&app, &id).await["status"], "sent");
+    let html = app.get(&format!("/api/v1/emails/{id}")).await.body["html"]
+        .as_str()
+        .expect("html")
+        .to_owned();
+    let tracked: Vec<String> = html
+        .split("https://links.acme.test")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let clicks: Vec<&String> = tracked.iter().filter(|p| p.starts_with("/t/c/")).collect();
+    let pixel = tracked
+        .iter()
+        .find(|p| p.starts_with("/t/o/"))
+        .expect("the pixel");
+    assert_eq!(
+        clicks.len(),
+        2,
+        "two web links tracked, the mailto left alone: {html}"
+    );
+    assert!(html.contains("href=\"mailto:ada@acme.test\""));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+    let gmail =
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+    let hit = |path: &str, ua: &str, head: bool| {
+        let req = if head {
+            client.head(app.url(path))
+        } else {
+            client.get(app.url(path))
+        };
+        req.header("user-agent", ua.to_owned()).send()
+    };
+
+    // Gmail's proxy fetches the pixel; a scanner follows a link at once.
+    let img = hit(pixel, gmail, false).await.expect("pixel");
+    assert_eq!(img.status(), StatusCode::OK);
+    assert_eq!(img.headers()["content-type"], "image/gif");
+    let early = hit(clicks[0], firefox, false).await.expect("click");
+    assert_eq!(early.status(), StatusCode::FOUND);
+    assert_eq!(
+        early.headers()["location"],
+        "https://acme.test/pricing?plan=pro&seats=5"
+    );
+    let probe = hit(clicks[1], firefox, true).await.expect("head");
+    assert_eq!(probe.status(), StatusCode::FOUND);
+    let t = app.get(&format!("/api/v1/emails/{id}/tracking")).await.body;
+    assert_eq!(
+        (&t["opened_at"], &t["clicked_at"]),
+        (&Value::Null, &Value::Null),
+        "{t}"
+    );
+    assert_eq!(
+        (&t["human_opens"], &t["machine_hits"]),
+        (&json!(0), &json!(3)),
+        "{t}"
+    );
+
+    // A minute later a person opens and clicks.
+    app.advance(Duration::from_secs(60));
+    hit(pixel, firefox, false).await.expect("pixel");
+    let person = hit(clicks[1], firefox, false).await.expect("click");
+    assert_eq!(person.headers()["location"], "https://acme.test/demo");
+    let t = app.get(&format!("/api/v1/emails/{id}/tracking")).await.body;
+    assert!(
+        t["opened_at"].is_string() && t["clicked_at"].is_string(),
+        "{t}"
+    );
+    assert_eq!(
+        (&t["human_opens"], &t["human_clicks"], &t["machine_hits"]),
+        (&json!(1), &json!(1), &json!(3)),
+        "{t}"
+    );
+    let reasons: Vec<(String, String)> = t["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| {
+            (
+                h["class"].as_str().unwrap_or("").to_owned(),
+                h["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons[0], ("proxy".into(), "Gmail's image proxy".into()));
+    assert!(
+        reasons[1].0 == "scanner" && reasons[1].1.contains("after delivery"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[2], ("scanner".into(), "a HEAD request".into()));
+    assert_eq!(reasons[3].0, "human");
+    for topic in ["email.opened", "email.clicked"] {
+        let ev = app.get(&format!("/api/v1/events?type={topic}")).await.body;
+        assert_eq!(
+            ev["data"].as_array().map(Vec::len),
+            Some(1),
+            "{topic}: {ev}"
+        );
+    }
+
+    // A token that was not made for this email is no redirect at all.
+    let forged = forge(clicks[0]);
+    let bad = hit(&forged, firefox, false).await.expect("forged");
+    assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+    assert!(bad.headers().get("location").is_none());
 }
