@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(get))
         .routes(routes!(tracking))
+        .merge(super::profile::router())
 }
 
 const SORT: &str = "-created_at";

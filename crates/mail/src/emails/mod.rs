@@ -9,6 +9,7 @@ pub mod api;
 pub mod job;
 pub mod links;
 pub mod mime;
+pub mod profile;
 pub mod service;
 pub mod store;
 pub mod tracking;

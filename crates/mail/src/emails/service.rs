@@ -73,11 +73,13 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The signature and the visible unsubscribe link, under the body.
+/// The signature, the sender's postal address and the visible unsubscribe link, under
+/// the body.
 fn with_footer(
     html: &str,
     text: &str,
     signature: Option<&str>,
+    postal_address: Option<&str>,
     unsubscribe: &str,
 ) -> (String, String) {
     let mut h = html.trim_end().to_owned();
@@ -92,10 +94,16 @@ fn with_footer(
             t.push_str(sig_text.trim_end());
         }
     }
+    let address_html = postal_address
+        .map(|a| format!("{}<br>", escape(a)))
+        .unwrap_or_default();
     h.push_str(&format!(
-        "\n<p style=\"font-size:12px;color:#777\">Not interested? <a href=\"{}\">Unsubscribe</a>.</p>\n",
+        "\n<p style=\"font-size:12px;color:#777\">{address_html}Not interested? <a href=\"{}\">Unsubscribe</a>.</p>\n",
         escape(unsubscribe)
     ));
+    if let Some(a) = postal_address {
+        t.push_str(&format!("\n\n{a}"));
+    }
     t.push_str(&format!("\n\nNot interested? Unsubscribe: {unsubscribe}\n"));
     (h, t)
 }
@@ -183,6 +191,7 @@ pub async fn request(
     )
     .await?;
     let (base, warning) = public_base(settings);
+    let mut warnings: Vec<String> = warning.into_iter().collect();
     let txn = store.write().await?;
     let key = links::key(&txn, store, principal.workspace_id)
         .await
@@ -201,10 +210,19 @@ pub async fn request(
         let url = format!("{base}/t/o/{}", links::token(&key, Purpose::Open, id));
         body = tracking::with_pixel(&body, &url);
     }
+    let profile = super::profile::get(&txn, principal.workspace_id).await?;
+    if profile.postal_address.is_none() {
+        warnings.push(
+            "no postal address in the footer: US law (CAN-SPAM) asks commercial email for \
+             one; set it with PUT /api/v1/mail-settings"
+                .to_owned(),
+        );
+    }
     let (html, text) = with_footer(
         &body,
         &rendered.text,
         mailbox.signature.as_deref(),
+        profile.postal_address.as_deref(),
         &unsubscribe,
     );
     let from_domain = mailbox
@@ -233,7 +251,7 @@ pub async fn request(
         track_clicks,
         status: EmailStatus::Scheduled.as_str().to_owned(),
         status_reason: None,
-        warnings: warning.map(|w| serde_json::json!([w]).to_string()),
+        warnings: (!warnings.is_empty()).then(|| serde_json::json!(warnings).to_string()),
         scheduled_for,
         attempts: 0,
         sent_at: None,
@@ -346,6 +364,7 @@ mod tests {
             "<p>Hi</p>\n\n",
             "Hi\n\n",
             Some("<p>Ada</p>"),
+            Some("Acme Inc, 1 Main St, Springfield"),
             "https://x.test/u/abc?a=1&b=2",
         );
         assert!(
@@ -356,7 +375,14 @@ mod tests {
             h.contains("href=\"https://x.test/u/abc?a=1&amp;b=2\""),
             "{h}"
         );
-        assert!(t.starts_with("Hi\n\n--\nAda"), "{t}");
+        assert!(
+            t.starts_with("Hi\n\n--\nAda\n\nAcme Inc, 1 Main St, Springfield"),
+            "{t}"
+        );
+        assert!(
+            h.contains("Acme Inc, 1 Main St, Springfield<br>Not interested?"),
+            "{h}"
+        );
         assert!(
             t.ends_with("Unsubscribe: https://x.test/u/abc?a=1&b=2\n"),
             "{t}"

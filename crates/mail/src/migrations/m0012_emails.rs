@@ -2,7 +2,8 @@
 //! bytes), where it stands, and the server's answer; and the counters each mailbox's
 //! caps are taken from; the links of tracked emails and every hit on them, raw and
 //! classified; one row per mailbox and hour or day; and each workspace's key
-//! for the links in its mail (sealed; it outlives master key rotations, so old links work).
+//! for the links in its mail and its sender settings (the postal address every email
+//! carries) (sealed; it outlives master key rotations, so old links work).
 
 use salesos_platform::store::migrations::{Migration as Step, Schema};
 
@@ -74,6 +75,11 @@ CREATE TABLE email_hits (
     reason text NOT NULL
 );
 CREATE INDEX email_hits_email ON email_hits (email_id, at);
+CREATE TABLE mail_workspace_settings (
+    id {uuid} PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+    postal_address text,
+    updated_at {ts} NOT NULL
+);
 CREATE TABLE mail_link_keys (
     id {uuid} PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
     secret text NOT NULL,

@@ -460,6 +460,15 @@ async fn sign_in_search_open_and_edit_a_contact() {
         )
         .await;
     assert_eq!(resumed.body["status"], "active", "{}", resumed.body);
+    let profile = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/mail-settings",
+            &app.admin_key,
+            Some(json!({"postal_address": "Analytical Engines Ltd, London"})),
+        )
+        .await;
+    assert_eq!(profile.status, reqwest::StatusCode::OK, "{}", profile.body);
     c.goto(&app.url("/app/emails")).await.expect("goto");
     field("e-contact")
         .await

@@ -66,6 +66,15 @@ async fn sender(app: &TestApp, dns: &DnsServer, smtp: &SmtpServer, extra: Value)
     }
     let m = app.post("/api/v1/mailboxes", body).await;
     assert_eq!(m.status, StatusCode::CREATED, "{}", m.body);
+    let address = app
+        .call(
+            Method::PUT,
+            "/api/v1/mail-settings",
+            &app.admin_key,
+            Some(json!({"postal_address": "Acme Inc, 1 Main St, Springfield, IL 62701"})),
+        )
+        .await;
+    assert_eq!(address.status, StatusCode::OK, "{}", address.body);
     m.body["id"].as_str().expect("id").to_owned()
 }
 
@@ -513,6 +522,30 @@ async fn bad_requests_name_the_field_and_emails_stay_in_their_workspace() {
         json!([]),
         "nothing half-made"
     );
+    let put = |body: Value, key: String| {
+        let app = &app;
+        async move {
+            app.call(Method::PUT, "/api/v1/mail-settings", &key, Some(body))
+                .await
+        }
+    };
+    let blank = put(json!({"postal_address": "   "}), app.admin_key.clone()).await;
+    assert_eq!(
+        blank.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        blank.body
+    );
+    assert_eq!(blank.problem_fields(), ["postal_address"]);
+    let (_, rep) = app
+        .member("rep@acme.test", salesos_platform::auth::Role::Rep)
+        .await;
+    let refused = put(json!({"postal_address": "Somewhere"}), rep).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/mail-settings").await.body,
+        json!({"postal_address": null})
+    );
 
     // Through the outbox, with no sending domain: sent unsigned, and the email says so.
     let e = send(
@@ -523,13 +556,19 @@ async fn bad_requests_name_the_field_and_emails_stay_in_their_workspace() {
     let id = e["id"].as_str().expect("id");
     let sent = settled_email(&app, id).await;
     assert_eq!(sent["status"], "sent", "{sent}");
+    let warnings: Vec<&str> = sent["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(
-        sent["warnings"][0]
-            .as_str()
-            .expect("warning")
-            .starts_with("not DKIM-signed: acme.test"),
+        warnings
+            .iter()
+            .any(|w| w.starts_with("not DKIM-signed: acme.test")),
         "{sent}"
     );
+    assert!(warnings.iter().any(|w| w.contains("CAN-SPAM")), "{sent}");
     let outbox = app
         .settings
         .data_dir

@@ -170,6 +170,7 @@ async fn openapi_document_and_offline_docs_page() {
         ("/api/v1/emails/send", &["post"][..]),
         ("/api/v1/emails/{id}", &["get"][..]),
         ("/api/v1/emails/{id}/tracking", &["get"][..]),
+        ("/api/v1/mail-settings", &["get", "put"][..]),
         ("/api/v1/mailboxes", &["get", "post"][..]),
         ("/api/v1/mailboxes/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/mailboxes/{id}/test", &["post"][..]),
