@@ -17,10 +17,10 @@ use std::{
 use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
-use salesos::app::Application;
+#[path = "common/bench.rs"]
+mod bench;
+
 use salesos_platform::{
-    audit::Actor,
-    auth::{Role, api_keys, onboarding},
     runtime::events::{self, NewEvent},
     settings::{Secret, Settings},
 };
@@ -106,38 +106,12 @@ async fn main() -> anyhow::Result<()> {
     let hook_addr: SocketAddr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, hook_app).await });
 
-    let app = Application::build(settings).await?;
-    let store = app.state().store.clone();
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let created = onboarding::create_user(
-        &store,
-        &Actor::operator(),
-        onboarding::NewUser {
-            workspace_slug: "bench",
-            workspace_name: None,
-            email: "bench@bench.test",
-            display_name: None,
-            password: "correct horse battery",
-            role: Role::Admin,
-        },
-    )
-    .await?;
-    let key = api_keys::issue(
-        store.conn(),
-        created.workspace_id,
-        Role::Admin,
-        "bench",
-        None,
-        None,
-    )
-    .await?;
+    let bench = bench::start(settings).await?;
+    let store = bench.store.clone();
+    let port = bench.port;
     let hook: serde_json::Value = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
-        .bearer_auth(&key.key)
+        .bearer_auth(&bench.key)
         .json(
             &serde_json::json!({"url": format!("http://{hook_addr}/hook"), "events": ["contact.bulk_created"]}),
         )
@@ -157,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     for chunk in 0..n.div_ceil(1000) {
         let batch = (chunk * 1000..((chunk + 1) * 1000).min(n))
             .map(|i| NewEvent {
-                workspace_id: created.workspace_id,
+                workspace_id: bench.workspace_id,
                 event_type: "contact.bulk_created",
                 entity_type: "bench",
                 entity_id: Some(i.to_string()),
@@ -189,8 +163,7 @@ async fn main() -> anyhow::Result<()> {
             "deliveries_per_s": (got as f64 / secs).round(),
         })
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    bench.stop().await;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
