@@ -18,11 +18,7 @@ use std::time::{Duration, Instant};
 #[path = "common/bench.rs"]
 mod bench;
 
-use salesos_platform::{
-    settings::{Secret, Settings},
-    store::statement,
-};
-use sea_orm::FromQueryResult;
+use salesos_platform::settings::{Secret, Settings};
 use serde_json::{Value, json};
 
 fn arg(name: &str) -> Option<String> {
@@ -30,11 +26,6 @@ fn arg(name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
-}
-
-#[derive(FromQueryResult)]
-struct Count {
-    n: i64,
 }
 
 async fn post(
@@ -170,24 +161,22 @@ async fn main() -> anyhow::Result<()> {
     let conn = store.conn();
     let deadline = Instant::now() + Duration::from_secs(3600);
     let count = |status: &'static str| {
-        let stmt = statement(
-            sea_orm::ConnectionTrait::get_database_backend(conn),
+        salesos_mail::emails::store::count(
+            conn,
             "SELECT COUNT(*) AS n FROM emails WHERE status = $1",
             vec![status.into()],
-        );
-        Count::find_by_statement(stmt).one(conn)
+        )
     };
     let mut sent = 0;
     while Instant::now() < deadline {
-        sent = count("sent").await?.map_or(0, |c| c.n);
+        sent = count("sent").await?;
         if sent as usize >= n {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    let failed =
-        count("failed").await?.map_or(0, |c| c.n) + count("uncertain").await?.map_or(0, |c| c.n);
+    let failed = count("failed").await? + count("uncertain").await?;
     let pixel = match &first_email {
         Some(id) => {
             let detail: Value = client

@@ -231,7 +231,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
             "<h1>You are unsubscribed</h1><p>You will not get more email from us.</p>",
         );
     }
-    let address = html_escape(&email.to_address);
+    let address = crate::platform::web::escape(&email.to_address);
     html_page(
         StatusCode::OK,
         "Unsubscribe",
@@ -241,13 +241,6 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
              <button type=\"submit\" id=\"unsubscribe\">Unsubscribe</button></form>"
         ),
     )
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// One click: the address is suppressed before this answers, so the next send job refuses.

@@ -17,6 +17,7 @@ use super::{
 use crate::{
     actions::SEND_EMAILS,
     mailboxes::store as mailbox_store,
+    platform::web::escape,
     platform::{
         auth::{Credential, Principal, Role},
         error::{Error, FieldError},
@@ -64,13 +65,6 @@ pub fn public_base(settings: &Settings) -> (String, Option<String>) {
 /// The spintax seed of an email: from its id, so every retry says the same.
 fn seed_of(id: Uuid) -> u64 {
     id.as_u64_pair().1
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The signature, the sender's postal address and the visible unsubscribe link, under

@@ -270,6 +270,15 @@ struct Count {
     n: i64,
 }
 
+/// The `n` of a `SELECT COUNT(…) AS n` query.
+pub async fn count<C: Db>(conn: &C, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
+    let stmt = statement(conn.get_database_backend(), sql, values);
+    Ok(Count::find_by_statement(stmt)
+        .one(conn)
+        .await?
+        .map_or(0, |c| c.n))
+}
+
 /// How many emails the workspace sent to `provider` since `since`.
 pub async fn sent_to_provider<C: Db>(
     conn: &C,
@@ -277,15 +286,12 @@ pub async fn sent_to_provider<C: Db>(
     provider: &str,
     since: DateTime<Utc>,
 ) -> Result<i64, DbErr> {
-    let stmt = statement(
-        conn.get_database_backend(),
+    count(
+        conn,
         "SELECT COUNT(*) AS n FROM emails WHERE workspace_id = $1 AND provider = $2 AND sent_at >= $3",
         vec![workspace_id.into(), provider.into(), since.into()],
-    );
-    Ok(Count::find_by_statement(stmt)
-        .one(conn)
-        .await?
-        .map_or(0, |c| c.n))
+    )
+    .await
 }
 
 /// Take one send from the mailbox's counter for the window starting at `starts_at`, if

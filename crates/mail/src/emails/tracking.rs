@@ -251,23 +251,6 @@ async fn link<C: Db>(conn: &C, email_id: Uuid, idx: u16) -> Result<Option<String
         .map(|r| r.url))
 }
 
-#[derive(FromQueryResult)]
-struct Counted {
-    n: i64,
-}
-
-async fn count<C: Db>(
-    conn: &C,
-    sql: &str,
-    values: Vec<sea_orm::Value>,
-) -> Result<i64, sea_orm::DbErr> {
-    let stmt = statement(conn.get_database_backend(), sql, values);
-    Ok(Counted::find_by_statement(stmt)
-        .one(conn)
-        .await?
-        .map_or(0, |c| c.n))
-}
-
 /// The hits of an email, oldest first.
 pub async fn hits<C: Db>(conn: &C, email_id: Uuid) -> Result<Vec<Hit>, sea_orm::DbErr> {
     let stmt = statement(
@@ -388,14 +371,14 @@ async fn record(
     let at = txn.now();
     let (others, total) = match idx {
         Some(i) => (
-            count(
+            store::count(
                 &txn,
                 "SELECT COUNT(DISTINCT link_idx) AS n FROM email_hits WHERE email_id = $1 AND kind = 'click' \
                  AND link_idx <> $2 AND at >= $3",
                 vec![email.id.into(), i32::from(i).into(), (at - chrono::Duration::seconds(2)).into()],
             )
             .await?,
-            count(&txn, "SELECT COUNT(*) AS n FROM email_links WHERE email_id = $1", vec![email.id.into()]).await?,
+            store::count(&txn, "SELECT COUNT(*) AS n FROM email_links WHERE email_id = $1", vec![email.id.into()]).await?,
         ),
         None => (0, 0),
     };
